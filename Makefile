@@ -1,0 +1,100 @@
+# tng-wg: one Makefile for the binary, the tests and the sanitizer build.
+#   make            build build/release/tng-wg
+#   make deps       install the Debian packages the build and the tests need
+#   make test       deps + the whole suite, release and ASan/UBSan builds
+#   make test-asan  the whole suite against the ASan/UBSan build only
+#   make demo       a 4-node netns mesh with the stand-in AA and AS
+#   make bench      throughput against bare veth and wireguard-go
+
+PKGS     := libsodium openssl libmnl libnftables libcjson libcurl libprotobuf-c
+CC       ?= cc
+CSTD     := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+INCS     := -I. -Ibuild/gen
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+MODULES  := common overlay tun handshake attest policy
+LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+CMD_SRCS := $(wildcard cmd/*.c)
+PROTOS   := $(wildcard attest/proto/*.proto)
+GEN_SRCS := $(patsubst attest/proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+VARIANT  ?= release
+ifeq ($(VARIANT),asan)
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDOPT    := -fsanitize=address,undefined
+else
+OPT      := -O2 -g
+LDOPT    :=
+endif
+B        := build/$(VARIANT)
+CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INCS) $(PKG_CFLAGS) $(CFLAGS)
+
+LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS)) $(patsubst build/gen/%.c,$(B)/gen/%.o,$(GEN_SRCS))
+CMD_OBJS := $(patsubst %.c,$(B)/%.o,$(CMD_SRCS))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
+
+.PHONY: all asan deps test test-asan test-unit demo bench clean
+all: $(B)/tng-wg $(B)/tng-wg-userspace
+
+asan:
+	$(MAKE) VARIANT=asan all unit-bins
+
+unit-bins: $(UNIT_BINS)
+
+$(B)/libtngwg.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/tng-wg: $(CMD_OBJS) $(B)/libtngwg.a
+	$(CC) $(LDOPT) -o $@ $(CMD_OBJS) $(B)/libtngwg.a $(PKG_LIBS) -lm
+
+$(B)/tng-wg-userspace: $(B)/tng-wg
+	ln -sf tng-wg $@
+
+$(B)/tests/%: tests/unit/%.c tests/unit/test.h $(B)/libtngwg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -o $@ $< $(B)/libtngwg.a $(PKG_LIBS) -lm
+
+$(B)/gen/%.o: build/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O2 -g $(OPT) $(INCS) $(PKG_CFLAGS) -w -c -o $@ $<
+
+build/gen/%.pb-c.c build/gen/%.pb-c.h: attest/proto/%.proto
+	@mkdir -p build/gen
+	protoc-c --proto_path=attest/proto --c_out=build/gen $<
+
+$(B)/%.o: %.c | $(patsubst build/gen/%.c,build/gen/%.h,$(GEN_SRCS))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+-include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)
+
+deps:
+	scripts/deps.sh
+
+test: deps
+	$(MAKE) VARIANT=release all unit-bins
+	$(MAKE) VARIANT=asan all unit-bins
+	tests/run.sh --variants "release asan"
+
+test-asan: deps
+	$(MAKE) VARIANT=asan all unit-bins
+	tests/run.sh --variants asan
+
+test-unit:
+	$(MAKE) VARIANT=release all unit-bins
+	tests/run.sh --variants release --only unit
+
+demo: deps
+	$(MAKE) VARIANT=release all
+	netns-scripts/demo.sh
+
+bench: deps
+	$(MAKE) VARIANT=release all
+	netns-scripts/bench.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,7 @@
+/* Subcommands of the tng-wg binary, one file each under cmd/. */
+#ifndef TNGWG_CMD_COMMANDS_H
+#define TNGWG_CMD_COMMANDS_H
+
+int cmd_version(int argc, char **argv);
+
+#endif

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs every unit test binary and every end-to-end script, for each build variant, and prints
+# one closing line "N passed, N failed". Each test prints "PASS name" / "FAIL name" lines; a test
+# program that exits non-zero without printing a FAIL line counts as one failure.
+#   tests/run.sh [--variants "release asan"] [--only unit|e2e] [--filter REGEX]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+variants="release"
+only=""
+filter="."
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --variants) variants="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --filter) filter="$2"; shift 2 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" -ne 0 ] && [ "$only" != unit ]; then
+  echo "run.sh: the end-to-end tests need root (network namespaces, nftables, TUN)" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+passed=0
+failed=0
+failed_names=()
+logdir=$(mktemp -d /tmp/tngwg-tests.XXXXXX)
+
+run_one() { # variant label command...
+  local variant=$1 label=$2; shift 2
+  local log="$logdir/${variant}-${label//\//_}.log"
+  local start=$SECONDS
+  TNGWG_BUILD="build/$variant" "$@" >"$log" 2>&1
+  local rc=$?
+  local p f
+  p=$(grep -c '^PASS ' "$log")
+  f=$(grep -c '^FAIL ' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1
+    echo "FAIL $label (exit $rc)" >>"$log"
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  printf '%-8s %-40s %3d passed %3d failed %4ds\n' "$variant" "$label" "$p" "$f" $((SECONDS - start))
+  if [ "$f" -ne 0 ]; then
+    failed_names+=("$variant $label")
+    sed 's/^/    | /' "$log" | tail -n 60
+  fi
+}
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+for variant in $variants; do
+  if [ "$only" != e2e ]; then
+    for t in build/"$variant"/tests/test_*; do
+      [ -x "$t" ] || continue
+      name=$(basename "$t")
+      [[ "$name" =~ $filter ]] || continue
+      run_one "$variant" "unit/$name" "$t"
+    done
+  fi
+  if [ "$only" != unit ]; then
+    for t in tests/e2e/*.sh; do
+      [ -f "$t" ] || continue
+      name=$(basename "$t" .sh)
+      [[ "$name" =~ $filter ]] || continue
+      run_one "$variant" "e2e/$name" bash "$t"
+    done
+  fi
+done
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+  echo "failed: ${failed_names[*]}"
+fi
+echo "logs: $logdir"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
