@@ -1,0 +1,325 @@
+/* Token checks against real upstream tokens and fixtures (/work/shared/vectors, see its README). */
+#include "attest/b64.h"
+#include "attest/token.h"
+#include "attest/trust.h"
+#include "tests/unit/test.h"
+
+#include <stdlib.h>
+
+static const char *vectors(void)
+{
+	const char *dir = getenv("TNGWG_VECTORS");
+	return dir ? dir : "/work/shared/vectors";
+}
+
+static char *slurp(const char *rel, size_t *len)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", vectors(), rel);
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "  cannot open %s\n", path);
+		return NULL;
+	}
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	if (buf)
+		buf[n] = 0;
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+static struct trust_anchors *anchors_from(const char *rel)
+{
+	char path[512], err[200];
+	snprintf(path, sizeof(path), "%s/%s", vectors(), rel);
+	struct trust_anchors *t = trust_anchors_new();
+	if (trust_anchors_add_pem_file(t, path, err, sizeof(err)) != 0)
+		fprintf(stderr, "  %s\n", err);
+	return t;
+}
+
+static bool check_failed(const struct token_result *res, const char *name)
+{
+	for (size_t i = 0; i < res->n_checks; i++)
+		if (!strcmp(res->checks[i].name, name))
+			return !res->checks[i].ok;
+	return false;
+}
+
+static void dump(const struct token_result *res)
+{
+	for (size_t i = 0; i < res->n_checks; i++)
+		fprintf(stderr, "    %s %s: %s\n", res->checks[i].ok ? "ok  " : "FAIL", res->checks[i].name,
+			res->checks[i].detail);
+}
+
+/* The payload of a JWT file, decoded. */
+static cJSON *payload_of(const char *rel)
+{
+	char *jwt = slurp(rel, NULL);
+	cJSON *doc = NULL;
+	char *dot1 = jwt ? strchr(jwt, '.') : NULL, *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	uint8_t *raw;
+	size_t raw_len;
+	if (dot2 && b64_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &raw, &raw_len) == 0) {
+		doc = cJSON_Parse((char *)raw);
+		free(raw);
+	}
+	free(jwt);
+	return doc;
+}
+
+static int64_t claim_time(const cJSON *payload, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(payload, name);
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static const char *default_policy[] = { "default" };
+
+/* Verify token file `jwt` with anchors from `ca` at iat + offset. */
+static enum token_status verify_file(const char *jwt_rel, const char *ca_rel, int64_t offset,
+				     const char *const *policies, size_t n_policies,
+				     const cJSON *runtime_data, struct token_result *res)
+{
+	size_t len;
+	char *jwt = slurp(jwt_rel, &len);
+	cJSON *payload = payload_of(jwt_rel);
+	struct trust_anchors *t = anchors_from(ca_rel);
+	struct token_expect ex = {
+		.anchors = t, .policy_ids = policies, .n_policy_ids = n_policies,
+		.runtime_data = runtime_data, .now = claim_time(payload, "iat") + offset,
+		.leeway = TOKEN_DEFAULT_LEEWAY,
+	};
+	enum token_status st = jwt ? token_verify(jwt, len, &ex, res) : TOKEN_INVALID;
+	if (st != TOKEN_OK)
+		dump(res);
+	trust_anchors_free(t);
+	cJSON_Delete(payload);
+	free(jwt);
+	return st;
+}
+
+static const char *const vectors_with_ca[][2] = {
+	{ "tng/ear.jwt", "tng/ear.as-ca.pem" },
+	{ "tng/ear_with_additional_device.jwt", "tng/ear_with_additional_device.as-ca.pem" },
+	{ "tng/simple.jwt", "tng/simple.as-ca.pem" },
+};
+
+TEST(real_tokens_verify_inside_validity)
+{
+	for (size_t i = 0; i < 3; i++) {
+		struct token_result res;
+		CHECK(verify_file(vectors_with_ca[i][0], vectors_with_ca[i][1], 10, default_policy, 1, NULL, &res) == TOKEN_OK);
+		CHECK(res.exp > 0);
+		CHECK_STR(res.policy_ids, "default");
+	}
+}
+
+TEST(real_tokens_name_their_tee)
+{
+	struct token_result res;
+	verify_file("tng/ear.jwt", "tng/ear.as-ca.pem", 10, NULL, 0, NULL, &res);
+	CHECK_STR(res.tee, "tdx");
+	verify_file("tng/simple.jwt", "tng/simple.as-ca.pem", 10, NULL, 0, NULL, &res);
+	CHECK_STR(res.tee, "tdx");
+}
+
+TEST(real_tokens_expire)
+{
+	for (size_t i = 0; i < 3; i++) {
+		cJSON *p = payload_of(vectors_with_ca[i][0]);
+		int64_t life = claim_time(p, "exp") - claim_time(p, "iat");
+		struct token_result res;
+		/* inside the leeway still valid, beyond it expired */
+		CHECK(verify_file(vectors_with_ca[i][0], vectors_with_ca[i][1], life + 30, NULL, 0, NULL, &res) == TOKEN_OK);
+		CHECK(verify_file(vectors_with_ca[i][0], vectors_with_ca[i][1], life + 61, NULL, 0, NULL, &res) == TOKEN_EXPIRED);
+		CHECK(check_failed(&res, "exp"));
+		cJSON_Delete(p);
+	}
+}
+
+TEST(real_tokens_fail_with_another_ca)
+{
+	for (size_t i = 0; i < 3; i++) {
+		struct token_result res;
+		CHECK(verify_file(vectors_with_ca[i][0], vectors_with_ca[(i + 1) % 3][1], 10, NULL, 0, NULL, &res) == TOKEN_INVALID);
+		CHECK(check_failed(&res, "key"));
+	}
+}
+
+TEST(policy_ids_must_be_covered)
+{
+	const char *other[] = { "default", "domain-b" };
+	struct token_result res;
+	CHECK(verify_file("tng/ear.jwt", "tng/ear.as-ca.pem", 10, other, 2, NULL, &res) == TOKEN_POLICY_MISMATCH);
+	CHECK(verify_file("tng/simple.jwt", "tng/simple.as-ca.pem", 10, other + 1, 1, NULL, &res) == TOKEN_POLICY_MISMATCH);
+}
+
+TEST(runtime_data_compared_as_json)
+{
+	cJSON *p = payload_of("tng/ear.jwt");
+	const cJSON *claims = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(
+		cJSON_GetObjectItem(p, "submods"), "cpu0"), "ear.veraison.annotated-evidence"), "runtime_data_claims");
+	/* the same value with keys in another order */
+	cJSON *expected = cJSON_CreateObject();
+	cJSON_AddItemToObject(expected, "hpke_key_config",
+			      cJSON_Duplicate(cJSON_GetObjectItem(claims, "hpke_key_config"), true));
+	cJSON_AddItemToObject(expected, "challenge_token",
+			      cJSON_Duplicate(cJSON_GetObjectItem(claims, "challenge_token"), true));
+	struct token_result res;
+	CHECK(verify_file("tng/ear.jwt", "tng/ear.as-ca.pem", 10, default_policy, 1, expected, &res) == TOKEN_OK);
+	cJSON_ReplaceItemInObject(expected, "challenge_token", cJSON_CreateString("another session"));
+	CHECK(verify_file("tng/ear.jwt", "tng/ear.as-ca.pem", 10, default_policy, 1, expected, &res) == TOKEN_RUNTIME_DATA_MISMATCH);
+	CHECK(verify_file("tng/simple.jwt", "tng/simple.as-ca.pem", 10, default_policy, 1, expected, &res) == TOKEN_RUNTIME_DATA_MISMATCH);
+	cJSON_Delete(expected);
+	cJSON_Delete(p);
+}
+
+static enum token_status verify_text(const char *jwt, const char *ca_rel, int64_t now)
+{
+	struct trust_anchors *t = anchors_from(ca_rel);
+	struct token_expect ex = { .anchors = t, .now = now, .leeway = TOKEN_DEFAULT_LEEWAY };
+	struct token_result res;
+	enum token_status st = token_verify(jwt, strlen(jwt), &ex, &res);
+	trust_anchors_free(t);
+	return st;
+}
+
+TEST(tampering_is_detected)
+{
+	char *jwt = slurp("tng/ear.jwt", NULL);
+	cJSON *p = payload_of("tng/ear.jwt");
+	int64_t now = claim_time(p, "iat") + 10;
+	char *last = strrchr(jwt, '.');
+	CHECK(verify_text(jwt, "tng/ear.as-ca.pem", now) == TOKEN_OK);
+	last[5] = last[5] == 'A' ? 'B' : 'A';          /* signature byte */
+	CHECK(verify_text(jwt, "tng/ear.as-ca.pem", now) == TOKEN_INVALID);
+	last[5] = last[5] == 'A' ? 'B' : 'A';
+	char *payload = strchr(jwt, '.') + 40;        /* payload byte */
+	*payload = *payload == 'x' ? 'y' : 'x';
+	CHECK(verify_text(jwt, "tng/ear.as-ca.pem", now) == TOKEN_INVALID);
+	CHECK(verify_text("not.a.token.at.all", "tng/ear.as-ca.pem", now) == TOKEN_INVALID);
+	CHECK(verify_text("", "tng/ear.as-ca.pem", now) == TOKEN_INVALID);
+	CHECK(verify_text("e30.e30.", "tng/ear.as-ca.pem", now) == TOKEN_INVALID);
+	free(jwt);
+	cJSON_Delete(p);
+}
+
+TEST(no_anchor_is_its_own_reason)
+{
+	char *jwt = slurp("tng/ear.jwt", NULL);
+	struct trust_anchors *empty = trust_anchors_new();
+	struct token_expect ex = { .anchors = empty, .now = 1768895717, .leeway = 60 };
+	struct token_result res;
+	CHECK(token_verify(jwt, strlen(jwt), &ex, &res) == TOKEN_NO_TRUST_ANCHOR);
+	trust_anchors_free(empty);
+	free(jwt);
+}
+
+/* TR kbs test_verify_jwk_endorsement_scenarios: 01, 05, 06, 07 pass; 02, 03, 04 fail. */
+TEST(kbs_jwk_endorsement_scenarios)
+{
+	const bool expect_pass[8] = { [1] = true, [5] = true, [6] = true, [7] = true };
+	for (int n = 1; n <= 7; n++) {
+		char jwk_rel[64], trust_rel[64], err[240] = "";
+		snprintf(jwk_rel, sizeof(jwk_rel), "trustee/kbs-jwk/scenario%02d-jwk.json", n);
+		snprintf(trust_rel, sizeof(trust_rel), "trustee/kbs-jwk/scenario%02d-trust.pem", n);
+		char *text = slurp(jwk_rel, NULL);
+		cJSON *jwk = cJSON_Parse(text ? text : "");
+		struct trust_anchors *t = anchors_from(trust_rel);
+		EVP_PKEY *key = token_endorsed_key(jwk, trust_anchors_store(t), 1800000000, err, sizeof(err));
+		if ((key != NULL) != expect_pass[n])
+			fprintf(stderr, "  scenario %02d: %s\n", n, key ? "passed" : err);
+		CHECK((key != NULL) == expect_pass[n]);
+		EVP_PKEY_free(key);
+		trust_anchors_free(t);
+		cJSON_Delete(jwk);
+		free(text);
+	}
+}
+
+/* Standard padded base64 x5c and an x coordinate with a leading zero byte. */
+TEST(jwks_fixture_endorsed_and_trusted)
+{
+	char *text = slurp("trustee/jwk-fixture/expected-jwks.json", NULL);
+	cJSON *jwks = cJSON_Parse(text ? text : "");
+	const cJSON *jwk = cJSON_GetArrayItem(cJSON_GetObjectItem(jwks, "keys"), 0);
+	struct trust_anchors *t = anchors_from("trustee/jwk-fixture/cert-chain.pem");
+	char err[240] = "";
+	EVP_PKEY *key = token_endorsed_key(jwk, trust_anchors_store(t), 1800000000, err, sizeof(err));
+	if (!key)
+		fprintf(stderr, "  %s\n", err);
+	CHECK(key != NULL);
+	struct trust_anchors *keys = trust_anchors_new();
+	CHECK(trust_anchors_add_jwks(keys, text, strlen(text), err, sizeof(err)) == 0);
+	CHECK(key && trust_anchors_has_key(keys, key));
+	EVP_PKEY_free(key);
+	trust_anchors_free(keys);
+	trust_anchors_free(t);
+	cJSON_Delete(jwks);
+	free(text);
+}
+
+TEST(claim_checks_reject_bad_payloads)
+{
+	char *text = slurp("trustee/as-docs/example.token.json", NULL);
+	cJSON *payload = cJSON_Parse(text ? text : "");
+	struct token_expect ex = { .policy_ids = default_policy, .n_policy_ids = 1,
+				   .now = claim_time(payload, "iat") + 10, .leeway = 60 };
+	struct token_result res = { 0 };
+	CHECK(token_check_claims(payload, &ex, &res) == TOKEN_NOT_AFFIRMING);
+	CHECK(check_failed(&res, "status"));
+	cJSON_Delete(payload);
+	free(text);
+
+	text = slurp("ear/rust-ear-misc-claims.json", NULL);
+	payload = cJSON_Parse(text ? text : "");
+	memset(&res, 0, sizeof(res));
+	CHECK(token_check_claims(payload, &ex, &res) != TOKEN_OK);
+	CHECK(check_failed(&res, "profile"));
+	cJSON_Delete(payload);
+	free(text);
+}
+
+TEST(base64_forms)
+{
+	uint8_t *out;
+	size_t n;
+	const char *forms[] = { "+/8=", "+/8", "-_8", "-_8=", "+/\n8=" };
+	for (size_t i = 0; i < 5; i++) {
+		CHECK(b64_decode(forms[i], strlen(forms[i]), &out, &n) == 0);
+		CHECK(n == 2 && out[0] == 0xfb && out[1] == 0xff);
+		free(out);
+	}
+	CHECK(b64_decode("+_8", 3, &out, &n) != 0);
+	CHECK(b64_decode("A", 1, &out, &n) != 0);
+	CHECK(b64_decode("QQ===", 5, &out, &n) != 0);
+}
+
+int main(void)
+{
+	TEST_BEGIN("token");
+	RUN(real_tokens_verify_inside_validity);
+	RUN(real_tokens_name_their_tee);
+	RUN(real_tokens_expire);
+	RUN(real_tokens_fail_with_another_ca);
+	RUN(policy_ids_must_be_covered);
+	RUN(runtime_data_compared_as_json);
+	RUN(tampering_is_detected);
+	RUN(no_anchor_is_its_own_reason);
+	RUN(kbs_jwk_endorsement_scenarios);
+	RUN(jwks_fixture_endorsed_and_trusted);
+	RUN(claim_checks_reject_bad_payloads);
+	RUN(base64_forms);
+	TEST_END();
+}
