@@ -226,25 +226,39 @@ TEST(no_anchor_is_its_own_reason)
 	free(jwt);
 }
 
+static cJSON *json_file(const char *rel)
+{
+	char *text = slurp(rel, NULL);
+	cJSON *doc = cJSON_Parse(text ? text : "");
+	free(text);
+	return doc;
+}
+
+/* The key jwk endorses under the anchors of trust_rel at a time inside the fixtures' validity. */
+static EVP_PKEY *endorse(const cJSON *jwk, const char *trust_rel, const char *label)
+{
+	char err[240] = "";
+	struct trust_anchors *t = anchors_from(trust_rel);
+	EVP_PKEY *key = token_endorsed_key(jwk, trust_anchors_store(t), 1800000000, err, sizeof(err));
+	fprintf(stderr, "  %s: %s\n", label, key ? "endorsed" : err);
+	trust_anchors_free(t);
+	return key;
+}
+
 /* TR kbs test_verify_jwk_endorsement_scenarios: 01, 05, 06, 07 pass; 02, 03, 04 fail. */
 TEST(kbs_jwk_endorsement_scenarios)
 {
 	const bool expect_pass[8] = { [1] = true, [5] = true, [6] = true, [7] = true };
 	for (int n = 1; n <= 7; n++) {
-		char jwk_rel[64], trust_rel[64], err[240] = "";
+		char jwk_rel[64], trust_rel[64], label[24];
 		snprintf(jwk_rel, sizeof(jwk_rel), "trustee/kbs-jwk/scenario%02d-jwk.json", n);
 		snprintf(trust_rel, sizeof(trust_rel), "trustee/kbs-jwk/scenario%02d-trust.pem", n);
-		char *text = slurp(jwk_rel, NULL);
-		cJSON *jwk = cJSON_Parse(text ? text : "");
-		struct trust_anchors *t = anchors_from(trust_rel);
-		EVP_PKEY *key = token_endorsed_key(jwk, trust_anchors_store(t), 1800000000, err, sizeof(err));
-		if ((key != NULL) != expect_pass[n])
-			fprintf(stderr, "  scenario %02d: %s\n", n, key ? "passed" : err);
+		snprintf(label, sizeof(label), "scenario %02d", n);
+		cJSON *jwk = json_file(jwk_rel);
+		EVP_PKEY *key = endorse(jwk, trust_rel, label);
 		CHECK((key != NULL) == expect_pass[n]);
 		EVP_PKEY_free(key);
-		trust_anchors_free(t);
 		cJSON_Delete(jwk);
-		free(text);
 	}
 }
 
@@ -254,41 +268,33 @@ TEST(jwks_fixture_endorsed_and_trusted)
 	char *text = slurp("trustee/jwk-fixture/expected-jwks.json", NULL);
 	cJSON *jwks = cJSON_Parse(text ? text : "");
 	const cJSON *jwk = cJSON_GetArrayItem(cJSON_GetObjectItem(jwks, "keys"), 0);
-	struct trust_anchors *t = anchors_from("trustee/jwk-fixture/cert-chain.pem");
-	char err[240] = "";
-	EVP_PKEY *key = token_endorsed_key(jwk, trust_anchors_store(t), 1800000000, err, sizeof(err));
-	if (!key)
-		fprintf(stderr, "  %s\n", err);
+	EVP_PKEY *key = endorse(jwk, "trustee/jwk-fixture/cert-chain.pem", "jwk fixture");
 	CHECK(key != NULL);
 	struct trust_anchors *keys = trust_anchors_new();
-	CHECK(trust_anchors_add_jwks(keys, text, strlen(text), err, sizeof(err)) == 0);
+	char err[240];
+	CHECK(text && trust_anchors_add_jwks(keys, text, strlen(text), err, sizeof(err)) == 0);
 	CHECK(key && trust_anchors_has_key(keys, key));
 	EVP_PKEY_free(key);
 	trust_anchors_free(keys);
-	trust_anchors_free(t);
 	cJSON_Delete(jwks);
 	free(text);
 }
 
 TEST(claim_checks_reject_bad_payloads)
 {
-	char *text = slurp("trustee/as-docs/example.token.json", NULL);
-	cJSON *payload = cJSON_Parse(text ? text : "");
+	cJSON *payload = json_file("trustee/as-docs/example.token.json");
 	struct token_expect ex = { .policy_ids = default_policy, .n_policy_ids = 1,
 				   .now = claim_time(payload, "iat") + 10, .leeway = 60 };
 	struct token_result res = { 0 };
 	CHECK(token_check_claims(payload, &ex, &res) == TOKEN_NOT_AFFIRMING);
 	CHECK(check_failed(&res, "status"));
 	cJSON_Delete(payload);
-	free(text);
 
-	text = slurp("ear/rust-ear-misc-claims.json", NULL);
-	payload = cJSON_Parse(text ? text : "");
+	payload = json_file("ear/rust-ear-misc-claims.json");
 	memset(&res, 0, sizeof(res));
 	CHECK(token_check_claims(payload, &ex, &res) != TOKEN_OK);
 	CHECK(check_failed(&res, "profile"));
 	cJSON_Delete(payload);
-	free(text);
 }
 
 TEST(base64_forms)
