@@ -30,9 +30,16 @@ void wg_public_key(uint8_t out[WG_KEY_LEN], const uint8_t private_key[WG_KEY_LEN
 /* ChaCha20-Poly1305 (IETF) with nonce = 4 zero bytes || LE64(counter); out gets len + 16 bytes. */
 void wg_aead_seal(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
 		  uint64_t counter, const uint8_t key[WG_KEY_LEN]);
-/* in holds len bytes including the 16-byte tag; out gets len - 16. Returns false on failure. */
+/* in holds len bytes including the 16-byte tag; out gets len - 16. Returns false on failure
+ * (out is then zeroed). out may equal in for both seal and open. */
 bool wg_aead_open(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
 		  uint64_t counter, const uint8_t key[WG_KEY_LEN]);
+
+/* The same AEAD with an explicit 12-byte nonce (the general RFC 8439 form the two above use). */
+void wg_chacha20poly1305_seal(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
+			      const uint8_t nonce[12], const uint8_t key[WG_KEY_LEN]);
+bool wg_chacha20poly1305_open(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
+			      const uint8_t nonce[12], const uint8_t key[WG_KEY_LEN]);
 
 /* XChaCha20-Poly1305 for cookie replies. */
 void wg_xaead_seal(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
