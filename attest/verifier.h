@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 struct loop;
+struct token_result;
 
 struct verifier_config {
 	const char *as_addr;                     /* http:// or https:// */
@@ -54,6 +55,8 @@ struct verdict {
 	const char *tee;               /* may be NULL */
 	int64_t token_exp;             /* 0 when unknown */
 	const char *policy_ids_text;   /* the policy ids the token was appraised under */
+	const char *token;             /* the AS's token, NULL when none came back */
+	const struct token_result *checks; /* every token check (attest/token.h), or NULL */
 };
 
 /* Called exactly once per request unless the request is cancelled first. */
