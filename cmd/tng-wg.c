@@ -14,6 +14,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version" },
+	{ "token", cmd_token, "request a token from the AS or verify one" },
 };
 
 static void usage(FILE *out)
