@@ -3,6 +3,7 @@
 #define TNGWG_CMD_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_evidence(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 
 #endif
