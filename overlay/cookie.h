@@ -32,8 +32,9 @@ enum cookie_mac_state {
 };
 enum cookie_mac_state cookie_validate(struct cookie_checker *cc, const void *msg, size_t len,
 				      const struct sockaddr *src, uint64_t now_ns);
-/* A reply to msg (an initiation or response) from src, for the sender index it carried. */
-void cookie_create_reply(struct cookie_checker *cc, struct msg_cookie_reply *reply, const void *msg,
+/* A reply to msg (an initiation or response) from src, for the sender index it carried;
+ * false (and no reply) when len is too short to hold the MACs. */
+bool cookie_create_reply(struct cookie_checker *cc, struct msg_cookie_reply *reply, const void *msg,
 			 size_t len, uint32_t receiver_index, const struct sockaddr *src, uint64_t now_ns);
 
 struct cookie_maker {
