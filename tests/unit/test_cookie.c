@@ -50,6 +50,15 @@ static enum cookie_mac_state validate(struct setup *s, const void *src, uint64_t
 	return cookie_validate(&s->checker, &s->msg, sizeof(s->msg), src, now);
 }
 
+/* The maker MACs its message, the checker answers with a cookie for src, the maker takes it. */
+static bool give_cookie(struct setup *s, const void *src, uint64_t now)
+{
+	struct msg_cookie_reply reply;
+	cookie_add_macs(&s->maker, &s->msg, sizeof(s->msg), now);
+	return cookie_create_reply(&s->checker, &reply, &s->msg, sizeof(s->msg), 1, src, now) &&
+	       cookie_consume_reply(&s->maker, &reply, now);
+}
+
 TEST(mac1_key_of_the_demo_server)
 {
 	uint8_t server[WG_KEY_LEN], want[WG_HASH_LEN];
@@ -127,11 +136,8 @@ TEST(cookie_over_ipv6_is_bound_to_the_address)
 {
 	struct setup s;
 	struct sockaddr_in6 src = v6("fd00::1", 9000), other = v6("fd00::2", 9000);
-	struct msg_cookie_reply reply;
 	setup(&s);
-	cookie_add_macs(&s.maker, &s.msg, sizeof(s.msg), T0);
-	CHECK(cookie_create_reply(&s.checker, &reply, &s.msg, sizeof(s.msg), 1, (struct sockaddr *)&src, T0));
-	CHECK(cookie_consume_reply(&s.maker, &reply, T0));
+	CHECK(give_cookie(&s, &src, T0));
 	cookie_add_macs(&s.maker, &s.msg, sizeof(s.msg), T0);
 	CHECK(validate(&s, &src, T0) == COOKIE_MAC_VALID_MAC1_AND_MAC2);
 	CHECK(validate(&s, &other, T0) == COOKIE_MAC_VALID_MAC1);
@@ -174,11 +180,8 @@ TEST(expired_cookie_is_not_used)
 {
 	struct setup s;
 	struct sockaddr_in src = v4("10.9.9.9", 1234);
-	struct msg_cookie_reply reply;
 	setup(&s);
-	cookie_add_macs(&s.maker, &s.msg, sizeof(s.msg), T0);
-	CHECK(cookie_create_reply(&s.checker, &reply, &s.msg, sizeof(s.msg), 1, (struct sockaddr *)&src, T0));
-	CHECK(cookie_consume_reply(&s.maker, &reply, T0));
+	CHECK(give_cookie(&s, &src, T0));
 
 	/* Used for 120 - 5 s after it arrived. */
 	cookie_add_macs(&s.maker, &s.msg, sizeof(s.msg), T0 + 114 * SEC);
@@ -194,13 +197,10 @@ TEST(secret_rotates_after_120s)
 {
 	struct setup s;
 	struct sockaddr_in src = v4("10.9.9.9", 1234);
-	struct msg_cookie_reply reply;
 	setup(&s);
-	cookie_add_macs(&s.maker, &s.msg, sizeof(s.msg), T0);
-	CHECK(cookie_create_reply(&s.checker, &reply, &s.msg, sizeof(s.msg), 1, (struct sockaddr *)&src, T0));
+	CHECK(give_cookie(&s, &src, T0));
 	uint8_t secret[WG_HASH_LEN];
 	memcpy(secret, s.checker.secret, sizeof(secret));
-	CHECK(cookie_consume_reply(&s.maker, &reply, T0 + 100 * SEC));
 	cookie_add_macs(&s.maker, &s.msg, sizeof(s.msg), T0 + 100 * SEC);
 	CHECK(validate(&s, &src, T0 + 119 * SEC) == COOKIE_MAC_VALID_MAC1_AND_MAC2);
 	CHECK_MEM(secret, s.checker.secret, sizeof(secret));
