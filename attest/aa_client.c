@@ -50,7 +50,8 @@ int aa_decode_evidence(const uint8_t *msg, size_t len, uint8_t **evidence, size_
 	*evidence_len = resp->evidence.len;
 	*evidence = malloc(resp->evidence.len + 1);
 	if (*evidence) {
-		memcpy(*evidence, resp->evidence.data, resp->evidence.len);
+		if (resp->evidence.len)
+			memcpy(*evidence, resp->evidence.data, resp->evidence.len);
 		(*evidence)[resp->evidence.len] = 0;
 	}
 	attestation_agent__get_evidence_response__free_unpacked(resp, NULL);
