@@ -14,6 +14,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version" },
+	{ "check", cmd_check, "validate a config and say exactly what is wrong" },
 	{ "evidence", cmd_evidence, "get this node's attestation evidence from the AA or configfs-tsm" },
 	{ "token", cmd_token, "request a token from the AS or verify one" },
 };

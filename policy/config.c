@@ -108,13 +108,11 @@ static bool parse_capture_host(struct diag *d, const cJSON *v, const char *path,
 			       struct capture_dst *dst)
 {
 	static const char expected[] = "an IPv4 address or CIDR with the host bits zero, e.g. \"10.0.0.0/24\"";
-	char got[64];
 	if (cJSON_IsString(v) && parse_ipv4_cidr(v->valuestring, &dst->host_addr, &dst->host_prefix)) {
 		dst->has_host = true;
 		return true;
 	}
-	json_describe(v, got, sizeof(got));
-	diag_error(d, path, "expected %s, got %s", expected, got);
+	json_report_expected(d, v, path, expected);
 	return false;
 }
 
@@ -151,9 +149,7 @@ static bool parse_capture_dst(struct diag *d, const cJSON *v, const char *path,
 {
 	static const char *const keys[] = { "host", "ipset", "port", "port_end", NULL };
 	if (!cJSON_IsObject(v)) {
-		char got[64];
-		json_describe(v, got, sizeof(got));
-		diag_error(d, path, "expected %s, got %s", EXPECTED_CAPTURE_DST, got);
+		json_report_expected(d, v, path, EXPECTED_CAPTURE_DST);
 		return false;
 	}
 	bool ok = json_check_keys(d, v, path, keys);
@@ -195,10 +191,16 @@ static bool check_overlay_port(struct diag *d, const struct capture_dst *c, cons
 	return false;
 }
 
-static bool parse_one_dst(struct diag *d, const cJSON *v, const char *path, struct capture_dst *c,
-			  uint16_t overlay_port)
+struct dst_ctx {
+	struct entry *entry;
+	uint16_t overlay_port;
+};
+
+static bool parse_one_dst(struct diag *d, const cJSON *v, const char *path, size_t i, void *ctx)
 {
-	return parse_capture_dst(d, v, path, c) && check_overlay_port(d, c, path, overlay_port);
+	const struct dst_ctx *c = ctx;
+	struct capture_dst *dst = &c->entry->dsts[i];
+	return parse_capture_dst(d, v, path, dst) && check_overlay_port(d, dst, path, c->overlay_port);
 }
 
 static bool parse_capture_dsts(struct diag *d, const cJSON *v, const char *path, struct entry *e,
@@ -209,9 +211,7 @@ static bool parse_capture_dsts(struct diag *d, const cJSON *v, const char *path,
 		return false;
 	}
 	if (!cJSON_IsArray(v) && !cJSON_IsObject(v)) {
-		char got[64];
-		json_describe(v, got, sizeof(got));
-		diag_error(d, path, "expected %s, got %s", EXPECTED_CAPTURE_DST, got);
+		json_report_expected(d, v, path, EXPECTED_CAPTURE_DST);
 		return false;
 	}
 	size_t n = cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) : 1;
@@ -219,17 +219,10 @@ static bool parse_capture_dsts(struct diag *d, const cJSON *v, const char *path,
 	if (!e->dsts)
 		return false;
 	e->n_dsts = n;
+	struct dst_ctx ctx = { e, overlay_port };
 	if (cJSON_IsObject(v))
-		return parse_one_dst(d, v, path, &e->dsts[0], overlay_port);
-	bool ok = true;
-	size_t i = 0;
-	const cJSON *item;
-	cJSON_ArrayForEach(item, v) {
-		char p[JSON_PATH_MAX];
-		json_path_index(p, path, i);
-		ok &= parse_one_dst(d, item, p, &e->dsts[i++], overlay_port);
-	}
-	return ok;
+		return parse_one_dst(d, v, path, 0, &ctx);
+	return json_for_each_item(d, v, path, parse_one_dst, &ctx);
 }
 
 /* ---- netfilter ---- */
@@ -399,6 +392,21 @@ static size_t array_size(const cJSON *v)
 	return cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) : 0;
 }
 
+struct entries_ctx {
+	struct node_config *cfg;
+	enum entry_kind kind;
+};
+
+static bool parse_listed_entry(struct diag *d, const cJSON *item, const char *path, size_t i,
+			       void *ctx)
+{
+	struct entries_ctx *c = ctx;
+	struct entry *e = &c->cfg->entries[c->cfg->n_entries++];
+	e->kind = c->kind;
+	e->index = (unsigned)i;
+	return parse_entry(d, item, path, e, c->cfg->overlay.port);
+}
+
 static bool parse_entries(struct diag *d, const cJSON *root, const char *key, enum entry_kind kind,
 			  struct node_config *cfg)
 {
@@ -406,23 +414,11 @@ static bool parse_entries(struct diag *d, const cJSON *root, const char *key, en
 	if (!list)
 		return true;
 	if (!cJSON_IsArray(list)) {
-		char got[64];
-		json_describe(list, got, sizeof(got));
-		diag_error(d, key, "expected an array of entries, got %s", got);
+		json_report_expected(d, list, key, "an array of entries");
 		return false;
 	}
-	bool ok = true;
-	unsigned i = 0;
-	const cJSON *item;
-	cJSON_ArrayForEach(item, list) {
-		struct entry *e = &cfg->entries[cfg->n_entries++];
-		e->kind = kind;
-		e->index = i;
-		char p[JSON_PATH_MAX];
-		json_path_index(p, key, i++);
-		ok &= parse_entry(d, item, p, e, cfg->overlay.port);
-	}
-	return ok;
+	struct entries_ctx ctx = { cfg, kind };
+	return json_for_each_item(d, list, key, parse_listed_entry, &ctx);
 }
 
 /* ---- overlay ---- */
@@ -435,38 +431,31 @@ static bool valid_ifname(const char *s)
 	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
 }
 
+static bool parse_peer(struct diag *d, const cJSON *item, const char *path, size_t i, void *ctx)
+{
+	struct overlay_config *o = ctx;
+	struct in_addr in;
+	if (!cJSON_IsString(item) || inet_pton(AF_INET, item->valuestring, &in) != 1) {
+		json_report_expected(d, item, path, "an IPv4 address");
+		return false;
+	}
+	for (size_t j = 0; j < o->n_peers; j++)
+		if (o->peers[j] == in.s_addr) {
+			diag_error(d, path, "duplicate peer %s", item->valuestring);
+			return false;
+		}
+	o->peers[o->n_peers++] = in.s_addr;
+	return true;
+}
+
 static bool parse_peers(struct diag *d, const cJSON *v, const char *path, struct overlay_config *o)
 {
 	if (!cJSON_IsArray(v)) {
-		char got[64];
-		json_describe(v, got, sizeof(got));
-		diag_error(d, path, "expected an array of IPv4 addresses, got %s", got);
+		json_report_expected(d, v, path, "an array of IPv4 addresses");
 		return false;
 	}
 	o->peers = zalloc(d, (size_t)cJSON_GetArraySize(v), sizeof(*o->peers));
-	if (!o->peers)
-		return false;
-	bool ok = true;
-	const cJSON *item;
-	size_t i = 0;
-	cJSON_ArrayForEach(item, v) {
-		char p[JSON_PATH_MAX], got[64];
-		json_path_index(p, path, i++);
-		struct in_addr in;
-		if (!cJSON_IsString(item) || inet_pton(AF_INET, item->valuestring, &in) != 1) {
-			json_describe(item, got, sizeof(got));
-			diag_error(d, p, "expected an IPv4 address, got %s", got);
-			ok = false;
-			continue;
-		}
-		for (size_t j = 0; j < o->n_peers; j++)
-			if (o->peers[j] == in.s_addr) {
-				diag_error(d, p, "duplicate peer %s", item->valuestring);
-				ok = false;
-			}
-		o->peers[o->n_peers++] = in.s_addr;
-	}
-	return ok;
+	return o->peers && json_for_each_item(d, v, path, parse_peer, o);
 }
 
 struct uint_field {
@@ -523,10 +512,8 @@ static bool parse_overlay(struct diag *d, const cJSON *v, struct overlay_config 
 		if (cJSON_IsString(f) && valid_ifname(f->valuestring)) {
 			snprintf(o->ifname, sizeof(o->ifname), "%s", f->valuestring);
 		} else {
-			char got[64];
-			json_describe(f, got, sizeof(got));
-			diag_error(d, "overlay.interface", "expected an interface name of 1-15 letters, digits, '_' or '-' starting with a letter, got %s",
-				   got);
+			json_report_expected(d, f, "overlay.interface",
+					     "an interface name of 1-15 letters, digits, '_' or '-' starting with a letter");
 			ok = false;
 		}
 	}

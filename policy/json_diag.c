@@ -356,7 +356,7 @@ bool json_find_syntax_error(const char *text, unsigned *line, unsigned *column, 
 
 /* ---- typed readers ---- */
 
-static void report_expected(struct diag *d, const cJSON *v, const char *path, const char *expected)
+void json_report_expected(struct diag *d, const cJSON *v, const char *path, const char *expected)
 {
 	char got[64];
 	json_describe(v, got, sizeof(got));
@@ -367,7 +367,7 @@ bool json_expect_object(struct diag *d, const cJSON *v, const char *path)
 {
 	if (cJSON_IsObject(v))
 		return true;
-	report_expected(d, v, path, "an object");
+	json_report_expected(d, v, path, "an object");
 	return false;
 }
 
@@ -386,7 +386,7 @@ bool json_read_uint(struct diag *d, const cJSON *v, const char *path, uint64_t m
 		*out = (uint64_t)v->valuedouble;
 		return true;
 	}
-	report_expected(d, v, path, expected);
+	json_report_expected(d, v, path, expected);
 	return false;
 }
 
@@ -396,7 +396,7 @@ bool json_read_bool(struct diag *d, const cJSON *v, const char *path, bool *out)
 		*out = cJSON_IsTrue(v);
 		return true;
 	}
-	report_expected(d, v, path, "true or false");
+	json_report_expected(d, v, path, "true or false");
 	return false;
 }
 
@@ -404,7 +404,7 @@ bool json_read_string(struct diag *d, const cJSON *v, const char *path, const ch
 		      char **out)
 {
 	if (!cJSON_IsString(v) || !v->valuestring[0]) {
-		report_expected(d, v, path, expected ? expected : "a non-empty string");
+		json_report_expected(d, v, path, expected ? expected : "a non-empty string");
 		return false;
 	}
 	*out = strdup(v->valuestring);
@@ -420,14 +420,34 @@ void json_free_strings(char **list, size_t n)
 	free_list(list, n);
 }
 
+bool json_for_each_item(struct diag *d, const cJSON *v, const char *path, json_item_fn fn,
+			void *ctx)
+{
+	bool ok = true;
+	size_t i = 0;
+	const cJSON *item;
+	cJSON_ArrayForEach(item, v) {
+		char p[JSON_PATH_MAX];
+		json_path_index(p, path, i);
+		ok &= fn(d, item, p, i++, ctx);
+	}
+	return ok;
+}
+
+static bool read_string_item(struct diag *d, const cJSON *item, const char *path, size_t i,
+			     void *list)
+{
+	return json_read_string(d, item, path, NULL, &((char **)list)[i]);
+}
+
 bool json_read_string_array(struct diag *d, const cJSON *v, const char *path, bool nonempty,
 			    char ***out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
 	if (!cJSON_IsArray(v) || (nonempty && !cJSON_GetArraySize(v))) {
-		report_expected(d, v, path,
-				nonempty ? "a non-empty array of strings" : "an array of strings");
+		json_report_expected(d, v, path,
+				     nonempty ? "a non-empty array of strings" : "an array of strings");
 		return false;
 	}
 	size_t count = (size_t)cJSON_GetArraySize(v);
@@ -436,17 +456,7 @@ bool json_read_string_array(struct diag *d, const cJSON *v, const char *path, bo
 		d->out_of_memory = true;
 		return false;
 	}
-	bool ok = true;
-	size_t i = 0;
-	const cJSON *item;
-	cJSON_ArrayForEach(item, v) {
-		char p[JSON_PATH_MAX];
-		json_path_index(p, path, i);
-		if (!json_read_string(d, item, p, NULL, &list[i]))
-			ok = false;
-		i++;
-	}
-	if (!ok) {
+	if (!json_for_each_item(d, v, path, read_string_item, list)) {
 		free_list(list, count);
 		return false;
 	}

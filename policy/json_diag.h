@@ -46,6 +46,9 @@ void json_describe(const struct cJSON *v, char *out, size_t len);
  * Typed readers. Each checks v's type (and range) and on a mismatch reports
  * "PATH: expected <what>, got <v>" and returns false. `expected` NULL means the default wording.
  */
+/* Reports "PATH: expected <expected>, got <v>". */
+void json_report_expected(struct diag *d, const struct cJSON *v, const char *path,
+			  const char *expected);
 bool json_expect_object(struct diag *d, const struct cJSON *v, const char *path);
 bool json_read_uint(struct diag *d, const struct cJSON *v, const char *path, uint64_t min,
 		    uint64_t max, const char *expected, uint64_t *out);
@@ -57,6 +60,11 @@ bool json_read_string(struct diag *d, const struct cJSON *v, const char *path, c
 bool json_read_string_array(struct diag *d, const struct cJSON *v, const char *path, bool nonempty,
 			    char ***out, size_t *n);
 void json_free_strings(char **list, size_t n);
+/* Calls fn with each element of the array v and its path "path[i]"; true when every call was. */
+typedef bool (*json_item_fn)(struct diag *d, const struct cJSON *item, const char *path, size_t i,
+			     void *ctx);
+bool json_for_each_item(struct diag *d, const struct cJSON *v, const char *path, json_item_fn fn,
+			void *ctx);
 /* Reports every key of obj not in `allowed` (NULL-terminated) and every repeated key. */
 bool json_check_keys(struct diag *d, const struct cJSON *obj, const char *path,
 		     const char *const *allowed);

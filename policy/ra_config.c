@@ -45,13 +45,12 @@ static bool check_choice(struct diag *d, const cJSON *obj, const char *key, cons
 					   c->refusal);
 				return false;
 			}
-	char expected[256] = "one of", got[64];
+	char expected[256] = "one of";
 	size_t used = strlen(expected);
 	for (const struct choice *c = choices; c->value && used < sizeof(expected); c++)
 		used += (size_t)snprintf(expected + used, sizeof(expected) - used, "%s \"%s\"",
 					 c == choices ? "" : ",", c->value);
-	json_describe(v, got, sizeof(got));
-	diag_error(d, p, "expected %s, got %s", expected, got);
+	json_report_expected(d, v, p, expected);
 	return false;
 }
 
@@ -208,10 +207,8 @@ static bool parse_as_headers(struct diag *d, const cJSON *v, const char *path,
 		char p[JSON_PATH_MAX];
 		json_path_key(p, path, h->string);
 		if (!cJSON_IsString(h) || !valid_header(h->string, h->valuestring)) {
-			char got[64];
-			json_describe(h, got, sizeof(got));
-			diag_error(d, p, "expected a header name (token characters) with a string value without CR/LF, got %s",
-				   got);
+			json_report_expected(d, h, p,
+					     "a header name (token characters) with a string value without CR/LF");
 			ok = false;
 			continue;
 		}

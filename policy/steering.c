@@ -1,0 +1,241 @@
+/*
+ * Rules (IPv4, TCP and UDP, like TNG's netfilter mode), M = steering mark, B = bypass mark:
+ *  output      B: return (tng-wg's own sockets). ct mark M: set M (connections through the
+ *              overlay, both ways). Replies of other connections and non-unicast/local
+ *              destinations: return. An ingress capture_dst: set M and ct mark M. IPv6 to a
+ *              port-only ingress capture: reject (the overlay is IPv4; fail closed, not plaintext).
+ *  prerouting  from the overlay: ct mark M on new connections; meta mark M on every packet, so
+ *              that reverse-path filtering with src_valid_mark finds the overlay route.
+ *  input       from the overlay: replies of connections this node opened through the overlay and
+ *              packets to egress captures pass, the rest is dropped. From elsewhere: the overlay
+ *              port passes; an egress capture is dropped unless it comes over loopback and
+ *              capture_local_traffic is false.
+ *  postrouting TCP MSS clamped to the route MTU on the overlay interface.
+ */
+#include "policy/steering.h"
+#include "policy/roles.h"
+
+#include <arpa/inet.h>
+#include <nftables/libnftables.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define L4 "meta l4proto { tcp, udp }"
+
+void steering_table_name(const char *ifname, char *buf, size_t len)
+{
+	snprintf(buf, len, "tngwg_%s", ifname);
+}
+
+/* The match of one capture_dst, e.g. "ip daddr 10.0.0.0/24 meta l4proto { tcp, udp } th dport 9001". */
+static void format_match(char *out, size_t len, const struct capture_dst *c)
+{
+	char addr[INET_ADDRSTRLEN] = "", dst[64] = "", ports[32] = "";
+	if (c->has_host) {
+		inet_ntop(AF_INET, &c->host_addr, addr, sizeof(addr));
+		snprintf(dst, sizeof(dst), "ip daddr %s/%u ", addr, c->host_prefix);
+	} else if (c->ipset) {
+		snprintf(dst, sizeof(dst), "ip daddr @%s ", c->ipset);
+	}
+	if (c->has_port && c->port_end != c->port)
+		snprintf(ports, sizeof(ports), " th dport %u-%u", c->port, c->port_end);
+	else if (c->has_port)
+		snprintf(ports, sizeof(ports), " th dport %u", c->port);
+	snprintf(out, len, "%s" L4 "%s", dst, ports);
+}
+
+static void dst_comment(char *out, size_t len, const struct entry *e, size_t i)
+{
+	char path[64];
+	roles_entry_path(path, e);
+	snprintf(out, len, "%s.netfilter.capture_dst[%zu]", path, i);
+}
+
+/* Calls fn for every capture_dst of the entries of one kind. */
+typedef void (*dst_fn)(FILE *out, const struct node_config *cfg, const struct entry *e,
+		       const struct capture_dst *c, const char *match, const char *comment);
+
+static void for_each_dst(FILE *out, const struct node_config *cfg, enum entry_kind kind, dst_fn fn)
+{
+	for (size_t i = 0; i < cfg->n_entries; i++) {
+		const struct entry *e = &cfg->entries[i];
+		if (e->kind != kind)
+			continue;
+		for (size_t j = 0; j < e->n_dsts; j++) {
+			char match[160], comment[128];
+			format_match(match, sizeof(match), &e->dsts[j]);
+			dst_comment(comment, sizeof(comment), e, j);
+			fn(out, cfg, e, &e->dsts[j], match, comment);
+		}
+	}
+}
+
+static void ingress_steer(FILE *out, const struct node_config *cfg, const struct entry *e,
+			  const struct capture_dst *c, const char *match, const char *comment)
+{
+	uint32_t m = cfg->overlay.fwmark;
+	if (!c->has_host && !c->ipset)
+		fprintf(out, "\t\tmeta nfproto ipv4 %s meta mark set %u ct mark set %u counter comment \"%s\"\n",
+			match, m, m, comment);
+	else
+		fprintf(out, "\t\t%s meta mark set %u ct mark set %u counter comment \"%s\"\n", match, m,
+			m, comment);
+}
+
+static void ingress_ipv6_reject(FILE *out, const struct node_config *cfg, const struct entry *e,
+				const struct capture_dst *c, const char *match, const char *comment)
+{
+	if (!c->has_host && !c->ipset)
+		fprintf(out, "\t\tmeta nfproto ipv6 %s counter reject comment \"%s: IPv6\"\n", match,
+			comment);
+}
+
+static void egress_accept(FILE *out, const struct node_config *cfg, const struct entry *e,
+			  const struct capture_dst *c, const char *match, const char *comment)
+{
+	fprintf(out, "\t\t%s counter accept comment \"%s\"\n", match, comment);
+}
+
+static void egress_drop_plaintext(FILE *out, const struct node_config *cfg, const struct entry *e,
+				  const struct capture_dst *c, const char *match, const char *comment)
+{
+	fprintf(out, "\t\t%s%s counter drop comment \"%s: plaintext\"\n",
+		e->capture_local_traffic ? "" : "iifname != \"lo\" ", match, comment);
+}
+
+static bool ipset_named_before(const struct node_config *cfg, size_t entry, size_t dst,
+			       const char *name)
+{
+	for (size_t k = 0; k <= entry; k++)
+		for (size_t l = 0; l < cfg->entries[k].n_dsts && (k < entry || l < dst); l++) {
+			const char *other = cfg->entries[k].dsts[l].ipset;
+			if (other && !strcmp(other, name))
+				return true;
+		}
+	return false;
+}
+
+static void declare_sets(FILE *out, const struct node_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_entries; i++)
+		for (size_t j = 0; j < cfg->entries[i].n_dsts; j++) {
+			const char *name = cfg->entries[i].dsts[j].ipset;
+			if (name && !ipset_named_before(cfg, i, j, name))
+				fprintf(out, "\tset %s {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n", name);
+		}
+}
+
+static void write_ruleset(FILE *out, const struct node_config *cfg)
+{
+	const char *ifname = cfg->overlay.ifname;
+	uint32_t m = cfg->overlay.fwmark;
+	char table[32];
+	steering_table_name(ifname, table, sizeof(table));
+	fprintf(out, "table inet %s {\n", table);
+	declare_sets(out, cfg);
+
+	fprintf(out, "\tchain output {\n\t\ttype route hook output priority mangle; policy accept;\n");
+	fprintf(out, "\t\tmeta mark %u return comment \"bypass: tng-wg's own sockets\"\n", cfg->bypass_mark);
+	fprintf(out, "\t\tct mark %u meta mark set %u return comment \"connections through the overlay\"\n", m, m);
+	fprintf(out, "\t\tct direction reply return\n");
+	fprintf(out, "\t\tfib daddr type != unicast return\n");
+	for_each_dst(out, cfg, ENTRY_INGRESS, ingress_steer);
+	for_each_dst(out, cfg, ENTRY_INGRESS, ingress_ipv6_reject);
+	fprintf(out, "\t}\n");
+
+	fprintf(out, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n");
+	fprintf(out, "\t\tiifname \"%s\" ct direction original ct mark set %u\n", ifname, m);
+	fprintf(out, "\t\tiifname \"%s\" meta mark set %u\n", ifname, m);
+	fprintf(out, "\t}\n");
+
+	fprintf(out, "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");
+	fprintf(out, "\t\tiifname \"%s\" jump from_overlay\n", ifname);
+	fprintf(out, "\t\t" L4 " th dport %u return comment \"the overlay's own port\"\n", cfg->overlay.port);
+	for_each_dst(out, cfg, ENTRY_EGRESS, egress_drop_plaintext);
+	fprintf(out, "\t}\n");
+
+	fprintf(out, "\tchain from_overlay {\n");
+	fprintf(out, "\t\tct direction reply ct mark %u accept comment \"replies to this node's connections\"\n", m);
+	for_each_dst(out, cfg, ENTRY_EGRESS, egress_accept);
+	fprintf(out, "\t\tcounter drop comment \"from the overlay to a port no egress entry names\"\n");
+	fprintf(out, "\t}\n");
+
+	fprintf(out, "\tchain postrouting {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n");
+	fprintf(out, "\t\toifname \"%s\" tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu\n", ifname);
+	fprintf(out, "\t}\n}\n");
+}
+
+char *steering_ruleset_text(const struct node_config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	if (!out)
+		return NULL;
+	write_ruleset(out, cfg);
+	if (fclose(out) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* Runs nft commands as one transaction; on failure err gets nft's message. */
+static int run_nft(const char *commands, char *err, size_t errlen)
+{
+	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!ctx) {
+		snprintf(err, errlen, "nftables: cannot create a context");
+		return -1;
+	}
+	nft_ctx_buffer_output(ctx);
+	nft_ctx_buffer_error(ctx);
+	int rc = nft_run_cmd_from_buffer(ctx, commands);
+	if (rc != 0) {
+		const char *msg = nft_ctx_get_error_buffer(ctx);
+		snprintf(err, errlen, "nftables: %s", msg && *msg ? msg : "command failed");
+		size_t n = strlen(err);
+		while (n && err[n - 1] == '\n')
+			err[--n] = '\0';
+	}
+	nft_ctx_free(ctx);
+	return rc ? -1 : 0;
+}
+
+/* "table ... ; delete table ..." removes the table whether or not it exists. */
+static void write_delete(FILE *out, const char *table)
+{
+	fprintf(out, "table inet %s\ndelete table inet %s\n", table, table);
+}
+
+int steering_apply(const struct node_config *cfg, char *err, size_t errlen)
+{
+	char table[32];
+	steering_table_name(cfg->overlay.ifname, table, sizeof(table));
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	if (!out) {
+		snprintf(err, errlen, "nftables: out of memory");
+		return -1;
+	}
+	write_delete(out, table);
+	write_ruleset(out, cfg);
+	if (fclose(out) != 0) {
+		free(text);
+		snprintf(err, errlen, "nftables: out of memory");
+		return -1;
+	}
+	int rc = run_nft(text, err, errlen);
+	free(text);
+	return rc;
+}
+
+int steering_remove(const char *ifname, char *err, size_t errlen)
+{
+	char table[32], commands[128];
+	steering_table_name(ifname, table, sizeof(table));
+	snprintf(commands, sizeof(commands), "table inet %s\ndelete table inet %s\n", table, table);
+	return run_nft(commands, err, errlen);
+}
