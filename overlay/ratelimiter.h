@@ -6,8 +6,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* At most this many sources are tracked; beyond it new sources are refused until idle ones
+ * (more than a second) can be forgotten. */
+#define RATELIMITER_MAX_SOURCES 32768
+
 struct ratelimiter;
 
+/* NULL when out of memory. */
 struct ratelimiter *ratelimiter_new(void);
 void ratelimiter_free(struct ratelimiter *rl);
 bool ratelimiter_allow(struct ratelimiter *rl, const struct sockaddr *src, uint64_t now_ns);
