@@ -17,7 +17,8 @@ fi
 NS=$(ns_new as)
 in_ns() { ip netns exec "$NS" "$@"; }
 
-# Two stand-in ASes: a current one, and one that only knows the flat pre-v0.14 schema (its own CA).
+# Stand-in ASes, each with its own CA: a current one, one that only knows the flat pre-v0.14
+# schema, and one serving HTTPS.
 echo '{"default": {"svn": ["1"]}, "domain-b": {"svn": ["7"]}}' >"$T_TMP/rv.json"
 AS=http://127.0.0.1:8080
 AS_OLD=http://127.0.0.1:8081
@@ -25,11 +26,13 @@ bg "$NS" /usr/bin/python3 "$ROOT_DIR/tests/standin/as/as_standin.py" --listen 12
   --state-dir "$T_TMP/as" --reference-values "$T_TMP/rv.json" 2>"$T_TMP/as.log"
 bg "$NS" /usr/bin/python3 "$ROOT_DIR/tests/standin/as/as_standin.py" --listen 127.0.0.1:8081 \
   --state-dir "$T_TMP/as-old" --reference-values "$T_TMP/rv.json" --legacy-only 2>"$T_TMP/as-old.log"
+bg "$NS" /usr/bin/python3 "$ROOT_DIR/tests/standin/as/as_standin.py" --listen 127.0.0.1:8443 \
+  --state-dir "$T_TMP/as-tls" --reference-values "$T_TMP/rv.json" --tls 2>"$T_TMP/as-tls.log"
 # Two stand-in AAs: a node whose svn the reference values accept, and one they do not.
 bg "$NS" "$AA_BIN" --socket "$T_TMP/aa.sock" 2>"$T_TMP/aa.log"
 bg "$NS" "$AA_BIN" --socket "$T_TMP/aa-svn2.sock" --svn 2 2>"$T_TMP/aa-svn2.log"
 port_open() { in_ns bash -c ": >/dev/tcp/127.0.0.1/$1"; }
-wait_for 20 port_open 8080 && wait_for 20 port_open 8081 && wait_for 20 test -S "$T_TMP/aa.sock" &&
+wait_for 20 port_open 8080 && wait_for 20 port_open 8081 && wait_for 20 port_open 8443 && wait_for 20 test -S "$T_TMP/aa.sock" &&
   wait_for 20 test -S "$T_TMP/aa-svn2.sock" || { fail setup "stand-in AS/AA did not start"; finish; }
 CA="$T_TMP/as/ca.pem"
 CA_OLD="$T_TMP/as-old/ca.pem"
@@ -121,6 +124,11 @@ check anchors_jwks_fetched grep -q 'GET /.well-known/jwks.json HTTP/1.1" 200' "$
 # The legacy AS answers the current schema with 400 "missing field `tee`"; the client retries flat.
 expect legacy_schema_fallback accepted --as-addr "$AS_OLD" --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default --trusted-certs "$CA_OLD"
 check legacy_saw_400 grep -q 'POST /attestation HTTP/1.1" 400' "$T_TMP/as-old.log"
+
+# HTTPS: the server certificate checked against a configured CA file, not the system CAs.
+CA_TLS="$T_TMP/as-tls/ca.pem"
+expect https_ca_file accepted --as-addr https://127.0.0.1:8443 --ca-file "$CA_TLS" --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default --trusted-certs "$CA_TLS"
+expect https_system_cas as-unreachable --as-addr https://127.0.0.1:8443 --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default --trusted-certs "$CA_TLS"
 
 # The AS misbehaving.
 echo 500 >"$T_TMP/as/mode"

@@ -8,7 +8,7 @@ GET /.well-known/jwks.json. Appraises `sample` evidence as Trustee's sample veri
 policy id from a JSON file re-read on every request, e.g. {"default": {"svn": ["1"]}}. Answers
 with an ES256 EAR token whose header carries the signing jwk and x5c (leaf, CA).
 
-Test switches: --fail-status CODE, --stall, and at run time the file STATE_DIR/mode holding one of
+--tls serves HTTPS with a server certificate from the same test CA. Test switches: --fail-status CODE, --stall, and at run time the file STATE_DIR/mode holding one of
 ok | 500 | stall | oversized | garbage | no-certificate.
 """
 import argparse
@@ -16,8 +16,10 @@ import base64
 import datetime
 import hashlib
 import http.server
+import ipaddress
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -84,7 +86,27 @@ def make_keys(state_dir):
         f.write(pem(leaf) + pem(ca))
     with open(os.path.join(state_dir, "ca.pem"), "wb") as f:
         f.write(pem(ca))
+    write_tls_identity(state_dir, ca_key, ca_name, now)
     return key, [leaf, ca]
+
+
+def write_tls_identity(state_dir, ca_key, ca_name, now):
+    """tls.pem / tls-key.pem: an HTTPS server certificate for 127.0.0.1 and localhost, from the CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    with open(os.path.join(state_dir, "tls.pem"), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(os.path.join(state_dir, "tls-key.pem"), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
 
 
 class Signer:
@@ -299,12 +321,17 @@ def main():
     ap.add_argument("--legacy-only", action="store_true", help="accept only the flat pre-v0.14 schema")
     ap.add_argument("--fail-status", type=int)
     ap.add_argument("--stall", action="store_true")
+    ap.add_argument("--tls", action="store_true", help="serve HTTPS with STATE_DIR/tls.pem (issued by ca.pem)")
     args = ap.parse_args()
     os.makedirs(args.state_dir, exist_ok=True)
     Handler.service = Service(args, Signer(*make_keys(args.state_dir)))
     host, port = args.listen.rsplit(":", 1)
     server = http.server.ThreadingHTTPServer((host.strip("[]"), int(port)), Handler)
     server.daemon_threads = True
+    if args.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(args.state_dir, "tls.pem"), os.path.join(args.state_dir, "tls-key.pem"))
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     sys.stderr.write(f"as-standin: listening on {args.listen}\n")
     try:
         server.serve_forever()
