@@ -14,7 +14,9 @@
 #include <sys/socket.h>
 
 #include "common/loop.h"
+#include "overlay/cookie.h"
 #include "overlay/messages.h"
+#include "overlay/noise.h"
 
 struct device;
 struct peer;
@@ -24,6 +26,8 @@ union endpoint_addr {
 	struct sockaddr_in in4;
 	struct sockaddr_in6 in6;
 };
+/* "a.b.c.d:port" or "[v6]:port", as the UAPI and the logs show endpoints. */
+const char *endpoint_to_string(const union endpoint_addr *ep, char buf[64]);
 
 /* Take over an open TUN fd named ifname. Returns NULL with errno set. */
 struct device *device_new(struct loop *loop, int tun_fd, const char *ifname);
@@ -92,5 +96,60 @@ void device_set_peer_event_handler(struct device *dev, device_peer_event_fn fn, 
 
 /* Send an IP packet as if read from the TUN (releases packets the owner held). */
 void device_send_packet(struct device *dev, const uint8_t *packet, size_t len);
+
+/* A new handshake with every peer now, regardless of the one-per-REKEY_TIMEOUT limit (the
+ * operator's "rekey now"). */
+void device_rekey_all_peers(struct device *dev);
+
+/* Called once when the TUN goes away (interface deleted); the owner usually shuts down. */
+typedef void (*device_tun_gone_fn)(void *ctx);
+void device_set_tun_gone_handler(struct device *dev, device_tun_gone_fn fn, void *ctx);
+
+/* Handshake messages per second above which the device is "under load": it then answers
+ * initiations and responses without a valid mac2 with a cookie reply, and rate-limits per source. */
+#define DEVICE_DEFAULT_HANDSHAKE_LOAD_LIMIT 64
+void device_set_handshake_load_limit(struct device *dev, unsigned per_second);
+
+/* ---- Internals shared by the data-path files of overlay/ (peer, send, receive, timers, uapi) ---- */
+
+struct tx_batch;
+struct rx_batch;
+struct index_table;
+struct allowedips;
+struct ratelimiter;
+
+struct device {
+	struct loop *loop;
+	char ifname[IFNAMSIZ];
+	int tun_fd;
+	int udp_fd;
+	int udp_family; /* AF_INET6 (dual-stack) or AF_INET when IPv6 is unavailable */
+	uint16_t listen_port;
+	uint32_t fwmark;
+	unsigned mtu;
+	struct noise_identity identity;
+	struct cookie_checker cookie_checker;
+	struct ratelimiter *ratelimiter;
+	struct allowedips *allowedips;
+	struct index_table *index;
+	struct peer *peers_head, *peers_tail;
+	struct peer **peer_buckets;
+	struct device_counters counters;
+	unsigned handshake_load_limit, load_window_handshakes;
+	uint64_t load_window_start_ns, under_load_until_ns;
+	struct loop_timer housekeeping_timer;
+	struct tx_batch *tx;
+	struct rx_batch *rx;
+	device_unrouted_fn unrouted_fn;
+	void *unrouted_ctx;
+	device_peer_event_fn peer_event_fn;
+	void *peer_event_ctx;
+	device_tun_gone_fn tun_gone_fn;
+	void *tun_gone_ctx;
+};
+
+void device_peer_event(struct device *dev, struct peer *peer, enum peer_event event);
+/* Stop reading the TUN and tell the owner once. */
+void device_tun_gone(struct device *dev);
 
 #endif

@@ -1,0 +1,372 @@
+#include "overlay/receive.h"
+
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "overlay/allowedips.h"
+#include "overlay/crypto.h"
+#include "overlay/peer.h"
+#include "overlay/ratelimiter.h"
+#include "overlay/send.h"
+#include "overlay/timers.h"
+#include "tun/tun.h"
+
+#define RX_BATCH 64
+#define RX_MAX_BATCHES_PER_WAKEUP 8 /* then let the send side run */
+#define RX_BUF_SIZE 65536
+
+struct rx_batch {
+	struct mmsghdr msgs[RX_BATCH];
+	struct iovec iovs[RX_BATCH];
+	struct sockaddr_in6 srcs[RX_BATCH];
+	uint8_t *bufs[RX_BATCH];
+	struct tun_packet to_tun[RX_BATCH]; /* decrypted inner packets */
+	int to_tun_count;
+};
+
+struct rx_batch *rx_batch_new(void)
+{
+	struct rx_batch *rx = calloc(1, sizeof(*rx));
+	if (!rx)
+		return NULL;
+	bool ok = true;
+	for (int i = 0; i < RX_BATCH; i++) {
+		rx->bufs[i] = malloc(RX_BUF_SIZE);
+		rx->to_tun[i].data = malloc(RX_BUF_SIZE);
+		rx->to_tun[i].capacity = RX_BUF_SIZE;
+		ok = ok && rx->bufs[i] && rx->to_tun[i].data;
+		rx->iovs[i].iov_base = rx->bufs[i];
+		rx->msgs[i].msg_hdr.msg_iov = &rx->iovs[i];
+		rx->msgs[i].msg_hdr.msg_iovlen = 1;
+		rx->msgs[i].msg_hdr.msg_name = &rx->srcs[i];
+	}
+	if (!ok) {
+		rx_batch_free(rx);
+		return NULL;
+	}
+	return rx;
+}
+
+void rx_batch_free(struct rx_batch *rx)
+{
+	if (!rx)
+		return;
+	for (int i = 0; i < RX_BATCH; i++) {
+		free(rx->bufs[i]);
+		free(rx->to_tun[i].data);
+	}
+	free(rx);
+}
+
+/* A v4-mapped source on the dual-stack socket is stored as plain IPv4. */
+static void endpoint_from_sockaddr(union endpoint_addr *ep, const struct sockaddr_in6 *sa)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (sa->sin6_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&sa->sin6_addr)) {
+		ep->in4.sin_family = AF_INET;
+		ep->in4.sin_port = sa->sin6_port;
+		memcpy(&ep->in4.sin_addr, &sa->sin6_addr.s6_addr[12], 4);
+	} else if (sa->sin6_family == AF_INET6) {
+		ep->in6 = *sa;
+	} else {
+		memcpy(&ep->in4, sa, sizeof(ep->in4));
+	}
+}
+
+static bool endpoint_equal(const union endpoint_addr *a, const union endpoint_addr *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in4.sin_port == b->in4.sin_port && a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
+	return a->in6.sin6_port == b->in6.sin6_port && a->in6.sin6_scope_id == b->in6.sin6_scope_id &&
+	       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(a->in6.sin6_addr));
+}
+
+/* Roaming: the endpoint follows the outer source of every authenticated packet. */
+static void authenticated_from(struct peer *peer, const union endpoint_addr *src, size_t len)
+{
+	if (!peer->has_endpoint || !endpoint_equal(&peer->endpoint, src)) {
+		char name[48], addr[64];
+		log_info("receive", "%s: peer %s: endpoint is now %s", peer->dev->ifname, peer_name(peer, name),
+			 endpoint_to_string(src, addr));
+		peer_set_endpoint(peer, src);
+	}
+	peer->rx_bytes += len;
+	timers_any_authenticated_packet_received(peer);
+	timers_any_authenticated_packet_traversal(peer);
+}
+
+/* "Under load" when more handshake messages than the limit arrived within the last second;
+ * the state lasts a second beyond the burst. */
+static bool under_load(struct device *dev, uint64_t now)
+{
+	if (now - dev->load_window_start_ns >= NSEC_PER_SEC) {
+		dev->load_window_start_ns = now;
+		dev->load_window_handshakes = 0;
+	}
+	if (++dev->load_window_handshakes > dev->handshake_load_limit)
+		dev->under_load_until_ns = now + NSEC_PER_SEC;
+	return now < dev->under_load_until_ns;
+}
+
+/* MAC checks and the load policy; true when the message may be processed. */
+static bool admit_handshake(struct device *dev, const void *msg, size_t len, uint32_t sender_index,
+			    const union endpoint_addr *src, uint64_t now)
+{
+	bool load = under_load(dev, now);
+	enum cookie_mac_state mac = cookie_validate(&dev->cookie_checker, msg, len, &src->sa, now);
+	if (mac == COOKIE_MAC_INVALID) {
+		dev->counters.rx_bad_mac++;
+		return false;
+	}
+	if (!load)
+		return true;
+	if (mac != COOKIE_MAC_VALID_MAC1_AND_MAC2) {
+		send_cookie_reply(dev, msg, len, sender_index, src);
+		return false;
+	}
+	if (!ratelimiter_allow(dev->ratelimiter, &src->sa, now)) {
+		dev->counters.rx_ratelimited++;
+		return false;
+	}
+	return true;
+}
+
+static void receive_initiation(struct device *dev, const struct msg_initiation *msg, const union endpoint_addr *src,
+			       uint64_t now)
+{
+	if (!admit_handshake(dev, msg, sizeof(*msg), le32toh(msg->sender_index), src, now))
+		return;
+	struct noise_initiation_state st;
+	struct peer *peer = NULL;
+	if (noise_consume_initiation_begin(&dev->identity, msg, &st))
+		peer = device_find_peer(dev, st.remote_static);
+	if (!peer || !noise_consume_initiation_finish(&peer->handshake, &dev->identity, &st, now)) {
+		sodium_memzero(&st, sizeof(st));
+		dev->counters.rx_handshake_invalid++;
+		return;
+	}
+	char name[48];
+	log_debug("receive", "%s: peer %s: handshake initiation received", dev->ifname, peer_name(peer, name));
+	authenticated_from(peer, src, sizeof(*msg));
+	send_handshake_response(peer);
+}
+
+static void receive_response(struct device *dev, const struct msg_response *msg, const union endpoint_addr *src,
+			     uint64_t now)
+{
+	if (!admit_handshake(dev, msg, sizeof(*msg), le32toh(msg->sender_index), src, now))
+		return;
+	struct index_entry *e = index_table_lookup(dev->index, le32toh(msg->receiver_index));
+	if (!e || e->kind != INDEX_HANDSHAKE) {
+		dev->counters.rx_unknown_index++;
+		return;
+	}
+	struct peer *peer = e->peer;
+	if (!noise_consume_response(&peer->handshake, &dev->identity, msg)) {
+		dev->counters.rx_handshake_invalid++;
+		return;
+	}
+	authenticated_from(peer, src, sizeof(*msg));
+	if (!peer_begin_session(peer))
+		return;
+	timers_handshake_complete(peer);
+	/* Confirm the session to the responder at once, with data if some is waiting. */
+	send_keepalive(peer);
+}
+
+static void receive_cookie_reply(struct device *dev, const struct msg_cookie_reply *msg, uint64_t now)
+{
+	struct index_entry *e = index_table_lookup(dev->index, le32toh(msg->receiver_index));
+	if (!e) {
+		dev->counters.rx_unknown_index++;
+		return;
+	}
+	if (!cookie_consume_reply(&e->peer->cookie, msg, now)) {
+		dev->counters.rx_bad_mac++;
+		return;
+	}
+	char name[48];
+	log_debug("receive", "%s: peer %s: cookie received", dev->ifname, peer_name(e->peer, name));
+}
+
+/* The initiator rehandshakes once when its session nears REJECT_AFTER_TIME while receiving. */
+static void keep_key_fresh(struct peer *peer, uint64_t now)
+{
+	struct keypair *kp = peer->current_keypair;
+	if (!kp || !kp->sending_valid || !kp->noise.is_initiator || peer->sent_lastminute_handshake)
+		return;
+	if (now - kp->noise.birthdate_ns >=
+	    (uint64_t)(REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT) * NSEC_PER_SEC) {
+		peer->sent_lastminute_handshake = true;
+		send_handshake_initiation(peer, false);
+	}
+}
+
+/* The inner packet's own length and source address; false when it is no IP packet. */
+static bool inner_packet(const uint8_t *p, size_t len, size_t *inner_len, int *family, const uint8_t **src)
+{
+	if (len >= 20 && p[0] >> 4 == 4) {
+		size_t tot = (size_t)p[2] << 8 | p[3];
+		if (tot < 20 || tot > len)
+			return false;
+		*inner_len = tot;
+		*family = AF_INET;
+		*src = p + 12;
+		return true;
+	}
+	if (len >= 40 && p[0] >> 4 == 6) {
+		size_t tot = ((size_t)p[4] << 8 | p[5]) + 40;
+		if (tot > len)
+			return false;
+		*inner_len = tot;
+		*family = AF_INET6;
+		*src = p + 8;
+		return true;
+	}
+	return false;
+}
+
+static void receive_data(struct device *dev, const uint8_t *buf, size_t len, const union endpoint_addr *src,
+			 uint64_t now)
+{
+	struct msg_data_header hdr;
+	memcpy(&hdr, buf, sizeof(hdr));
+	uint64_t counter = le64toh(hdr.counter);
+	struct index_entry *e = index_table_lookup(dev->index, le32toh(hdr.receiver_index));
+	if (!e || e->kind != INDEX_KEYPAIR) {
+		dev->counters.rx_unknown_index++;
+		return;
+	}
+	struct keypair *kp = e->keypair;
+	struct peer *peer = e->peer;
+	struct rx_batch *rx = dev->rx;
+	struct tun_packet *out = &rx->to_tun[rx->to_tun_count];
+	size_t plain_len = len - MSG_DATA_MIN_LEN;
+	if (!keypair_receive_valid(kp, now) || counter >= REJECT_AFTER_MESSAGES ||
+	    !wg_aead_open(out->data, buf + MSG_DATA_HEADER_LEN, len - MSG_DATA_HEADER_LEN, NULL, 0, counter,
+			  kp->noise.receive_key)) {
+		dev->counters.rx_decrypt_failed++;
+		return;
+	}
+	if (!replay_check_and_update(&kp->noise.replay, counter)) {
+		dev->counters.rx_replayed++;
+		return;
+	}
+	authenticated_from(peer, src, len);
+	if (peer_received_with_keypair(peer, kp)) {
+		timers_handshake_complete(peer);
+		send_staged_packets(peer);
+	}
+	keep_key_fresh(peer, now);
+	if (!plain_len) {
+		char name[48];
+		log_debug("receive", "%s: peer %s: keepalive received", dev->ifname, peer_name(peer, name));
+		return;
+	}
+	timers_data_received(peer);
+	size_t inner_len;
+	int family;
+	const uint8_t *inner_src;
+	if (!inner_packet(out->data, plain_len, &inner_len, &family, &inner_src)) {
+		dev->counters.rx_invalid_length++;
+		return;
+	}
+	if (allowedips_lookup(dev->allowedips, family, inner_src) != peer) {
+		dev->counters.rx_bad_inner_source++;
+		return;
+	}
+	out->len = inner_len;
+	rx->to_tun_count++;
+}
+
+static void handle_message(struct device *dev, const uint8_t *buf, size_t len, const union endpoint_addr *src,
+			   uint64_t now)
+{
+	if (len < 4) {
+		dev->counters.rx_invalid_length++;
+		return;
+	}
+	uint32_t type;
+	memcpy(&type, buf, sizeof(type));
+	type = le32toh(type);
+	switch (type) {
+	case MSG_INITIATION:
+	case MSG_RESPONSE:
+		if (len != (type == MSG_INITIATION ? MSG_INITIATION_LEN : MSG_RESPONSE_LEN)) {
+			dev->counters.rx_invalid_length++;
+			return;
+		}
+		if (!dev->identity.has_private_key) {
+			dev->counters.rx_handshake_invalid++;
+			return;
+		}
+		if (type == MSG_INITIATION)
+			receive_initiation(dev, (const struct msg_initiation *)buf, src, now);
+		else
+			receive_response(dev, (const struct msg_response *)buf, src, now);
+		return;
+	case MSG_COOKIE_REPLY:
+		if (len != MSG_COOKIE_REPLY_LEN) {
+			dev->counters.rx_invalid_length++;
+			return;
+		}
+		receive_cookie_reply(dev, (const struct msg_cookie_reply *)buf, now);
+		return;
+	case MSG_DATA:
+		if (len < MSG_DATA_MIN_LEN) {
+			dev->counters.rx_invalid_length++;
+			return;
+		}
+		receive_data(dev, buf, len, src, now);
+		return;
+	default:
+		dev->counters.rx_unknown_type++;
+	}
+}
+
+static void flush_to_tun(struct device *dev)
+{
+	struct rx_batch *rx = dev->rx;
+	int done = 0;
+	while (dev->tun_fd >= 0 && done < rx->to_tun_count) {
+		int n = tun_write_batch(dev->tun_fd, rx->to_tun + done, rx->to_tun_count - done);
+		if (n == -EBADFD) {
+			device_tun_gone(dev);
+			break;
+		}
+		/* A packet the kernel refused (interface down, bad header) is dropped; the rest go on. */
+		done += n > 0 ? n : 1;
+	}
+	rx->to_tun_count = 0;
+}
+
+void receive_from_udp(struct device *dev)
+{
+	struct rx_batch *rx = dev->rx;
+	for (int round = 0; round < RX_MAX_BATCHES_PER_WAKEUP; round++) {
+		for (int i = 0; i < RX_BATCH; i++) {
+			rx->iovs[i].iov_len = RX_BUF_SIZE;
+			rx->msgs[i].msg_hdr.msg_namelen = sizeof(rx->srcs[i]);
+		}
+		int n = recvmmsg(dev->udp_fd, rx->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		uint64_t now = loop_now_ns();
+		for (int i = 0; i < n; i++) {
+			union endpoint_addr src;
+			endpoint_from_sockaddr(&src, &rx->srcs[i]);
+			handle_message(dev, rx->bufs[i], rx->msgs[i].msg_len, &src, now);
+		}
+		flush_to_tun(dev);
+		if (n < RX_BATCH)
+			break;
+	}
+}

@@ -1,0 +1,338 @@
+#include "overlay/send.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "overlay/allowedips.h"
+#include "overlay/crypto.h"
+#include "overlay/peer.h"
+#include "overlay/timers.h"
+#include "tun/tun.h"
+
+#define TX_BATCH 64
+#define TX_MAX_BATCHES_PER_WAKEUP 8 /* then let the receive side run */
+#define PACKET_MAX 65535
+#define TX_BUF_SIZE (PACKET_MAX + MESSAGE_PADDING_MULTIPLE + MSG_DATA_MIN_LEN)
+
+struct tx_batch {
+	/* Plaintext read from the TUN, with room for padding after each packet. */
+	struct tun_packet plain[TX_BATCH];
+	/* Transport messages waiting for sendmmsg. */
+	struct mmsghdr msgs[TX_BATCH];
+	struct iovec iovs[TX_BATCH];
+	struct sockaddr_in6 addrs[TX_BATCH];
+	struct peer *peers[TX_BATCH];
+	uint8_t *out[TX_BATCH];
+	int count;
+	uint8_t *scratch; /* a single packet handed in by the owner */
+};
+
+struct tx_batch *tx_batch_new(void)
+{
+	struct tx_batch *tx = calloc(1, sizeof(*tx));
+	if (!tx)
+		return NULL;
+	tx->scratch = malloc(TX_BUF_SIZE);
+	bool ok = tx->scratch != NULL;
+	for (int i = 0; i < TX_BATCH; i++) {
+		tx->plain[i].data = malloc(TX_BUF_SIZE);
+		tx->plain[i].capacity = PACKET_MAX;
+		tx->out[i] = malloc(TX_BUF_SIZE);
+		ok = ok && tx->plain[i].data && tx->out[i];
+		tx->iovs[i].iov_base = tx->out[i];
+		tx->msgs[i].msg_hdr.msg_iov = &tx->iovs[i];
+		tx->msgs[i].msg_hdr.msg_iovlen = 1;
+		tx->msgs[i].msg_hdr.msg_name = &tx->addrs[i];
+	}
+	if (!ok) {
+		tx_batch_free(tx);
+		return NULL;
+	}
+	return tx;
+}
+
+void tx_batch_free(struct tx_batch *tx)
+{
+	if (!tx)
+		return;
+	for (int i = 0; i < TX_BATCH; i++) {
+		free(tx->plain[i].data);
+		free(tx->out[i]);
+	}
+	free(tx->scratch);
+	free(tx);
+}
+
+socklen_t endpoint_to_sockaddr(const struct device *dev, const union endpoint_addr *ep, struct sockaddr_in6 *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ep->sa.sa_family == AF_INET6) {
+		*out = ep->in6;
+		return sizeof(struct sockaddr_in6);
+	}
+	if (dev->udp_family == AF_INET) {
+		memcpy(out, &ep->in4, sizeof(ep->in4));
+		return sizeof(struct sockaddr_in);
+	}
+	out->sin6_family = AF_INET6;
+	out->sin6_port = ep->in4.sin_port;
+	out->sin6_addr.s6_addr[10] = 0xff;
+	out->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&out->sin6_addr.s6_addr[12], &ep->in4.sin_addr, 4);
+	return sizeof(struct sockaddr_in6);
+}
+
+static void flush(struct device *dev)
+{
+	struct tx_batch *tx = dev->tx;
+	int done = 0;
+	while (done < tx->count) {
+		int n = sendmmsg(dev->udp_fd, tx->msgs + done, (unsigned)(tx->count - done), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* This message cannot go (unreachable, full buffer): drop it, keep the rest. */
+			log_debug("send", "%s: sendmmsg: %s", dev->ifname, strerror(errno));
+			done++;
+			continue;
+		}
+		for (int i = done; i < done + n; i++)
+			tx->peers[i]->tx_bytes += tx->msgs[i].msg_len;
+		done += n;
+	}
+	tx->count = 0;
+}
+
+/* Zero padding to a multiple of 16 without exceeding the MTU (the kernel's rule). */
+static size_t padded_length(size_t len, unsigned mtu)
+{
+	size_t last = len;
+	if (mtu && last > mtu)
+		last %= mtu;
+	size_t aligned = (last + MESSAGE_PADDING_MULTIPLE - 1) & ~(size_t)(MESSAGE_PADDING_MULTIPLE - 1);
+	if (mtu && aligned > mtu)
+		aligned = mtu;
+	return len - last + aligned;
+}
+
+/* Encrypt plain (len bytes, with room for padding after it) to the peer's endpoint. */
+static void queue_transport(struct peer *peer, struct keypair *kp, uint8_t *plain, size_t len)
+{
+	struct device *dev = peer->dev;
+	struct tx_batch *tx = dev->tx;
+	if (!peer->has_endpoint) {
+		dev->counters.tx_no_endpoint++;
+		return;
+	}
+	if (kp->noise.send_counter >= REJECT_AFTER_MESSAGES)
+		return;
+	size_t padded = padded_length(len, dev->mtu);
+	memset(plain + len, 0, padded - len);
+	uint64_t counter = kp->noise.send_counter++;
+	uint8_t *out = tx->out[tx->count];
+	struct msg_data_header hdr = { .type = htole32(MSG_DATA),
+				       .receiver_index = htole32(kp->noise.remote_index),
+				       .counter = htole64(counter) };
+	memcpy(out, &hdr, sizeof(hdr));
+	wg_aead_seal(out + MSG_DATA_HEADER_LEN, plain, padded, NULL, 0, counter, kp->noise.send_key);
+	tx->iovs[tx->count].iov_len = MSG_DATA_HEADER_LEN + padded + WG_AEAD_TAG_LEN;
+	tx->msgs[tx->count].msg_hdr.msg_namelen = endpoint_to_sockaddr(dev, &peer->endpoint, &tx->addrs[tx->count]);
+	tx->peers[tx->count] = peer;
+	if (++tx->count == TX_BATCH)
+		flush(dev);
+	timers_any_authenticated_packet_traversal(peer);
+	timers_any_authenticated_packet_sent(peer);
+	if (len)
+		timers_data_sent(peer);
+}
+
+/* Rehandshake before the session gets old: by message count, or by age on the initiator. */
+static void keep_key_fresh(struct peer *peer, const struct keypair *kp, uint64_t now)
+{
+	if (kp->noise.send_counter > REKEY_AFTER_MESSAGES ||
+	    (kp->noise.is_initiator && now - kp->noise.birthdate_ns > (uint64_t)REKEY_AFTER_TIME * NSEC_PER_SEC))
+		send_handshake_initiation(peer, false);
+}
+
+static void route_packet(struct device *dev, uint8_t *packet, size_t len, uint64_t now)
+{
+	int family;
+	const uint8_t *dst;
+	if (len >= 20 && packet[0] >> 4 == 4) {
+		family = AF_INET;
+		dst = packet + 16;
+	} else if (len >= 40 && packet[0] >> 4 == 6) {
+		family = AF_INET6;
+		dst = packet + 24;
+	} else {
+		dev->counters.tx_no_route++;
+		return;
+	}
+	struct peer *peer = allowedips_lookup(dev->allowedips, family, dst);
+	if (!peer) {
+		dev->counters.tx_no_route++;
+		if (dev->unrouted_fn)
+			dev->unrouted_fn(dev->unrouted_ctx, packet, len);
+		return;
+	}
+	struct keypair *kp = peer->staged_count ? NULL : peer_sending_keypair(peer, now);
+	if (kp) {
+		queue_transport(peer, kp, packet, len);
+		keep_key_fresh(peer, kp, now);
+		return;
+	}
+	peer_stage_packet(peer, packet, len);
+	send_staged_packets(peer);
+}
+
+void send_from_tun(struct device *dev)
+{
+	struct tx_batch *tx = dev->tx;
+	for (int round = 0; round < TX_MAX_BATCHES_PER_WAKEUP && dev->tun_fd >= 0; round++) {
+		int n = tun_read_batch(dev->tun_fd, tx->plain, TX_BATCH);
+		if (n < 0) {
+			if (n == -EBADFD || n == -ENODEV || n == -EIO)
+				device_tun_gone(dev);
+			else if (n != -EAGAIN)
+				log_warn("send", "%s: reading the TUN: %s", dev->ifname, strerror(-n));
+			break;
+		}
+		uint64_t now = loop_now_ns();
+		for (int i = 0; i < n; i++)
+			route_packet(dev, tx->plain[i].data, tx->plain[i].len, now);
+		flush(dev);
+		if (n < TX_BATCH)
+			break;
+	}
+}
+
+void send_packet(struct device *dev, const uint8_t *packet, size_t len)
+{
+	if (len > PACKET_MAX)
+		return;
+	memcpy(dev->tx->scratch, packet, len);
+	route_packet(dev, dev->tx->scratch, len, loop_now_ns());
+	flush(dev);
+}
+
+void send_staged_packets(struct peer *peer)
+{
+	uint64_t now = loop_now_ns();
+	struct keypair *kp = peer_sending_keypair(peer, now);
+	if (!kp) {
+		if (peer->staged_count)
+			send_handshake_initiation(peer, false);
+		return;
+	}
+	struct staged_packet *sp;
+	while ((sp = peer_unstage_packet(peer))) {
+		queue_transport(peer, kp, sp->data, sp->len);
+		free(sp);
+	}
+	keep_key_fresh(peer, kp, now);
+	flush(peer->dev);
+}
+
+void send_keepalive(struct peer *peer)
+{
+	if (peer->staged_count) {
+		send_staged_packets(peer);
+		return;
+	}
+	uint64_t now = loop_now_ns();
+	struct keypair *kp = peer_sending_keypair(peer, now);
+	if (!kp) {
+		send_handshake_initiation(peer, false);
+		return;
+	}
+	static uint8_t empty[MESSAGE_PADDING_MULTIPLE];
+	char name[48];
+	log_debug("send", "%s: peer %s: sending keepalive", peer->dev->ifname, peer_name(peer, name));
+	queue_transport(peer, kp, empty, 0);
+	keep_key_fresh(peer, kp, now);
+	flush(peer->dev);
+}
+
+static void send_to_endpoint(struct device *dev, const void *buf, size_t len, const union endpoint_addr *to,
+			     struct peer *peer)
+{
+	struct sockaddr_in6 addr;
+	socklen_t alen = endpoint_to_sockaddr(dev, to, &addr);
+	ssize_t n = sendto(dev->udp_fd, buf, len, 0, (struct sockaddr *)&addr, alen);
+	if (n < 0)
+		log_debug("send", "%s: sendto: %s", dev->ifname, strerror(errno));
+	else if (peer)
+		peer->tx_bytes += (uint64_t)n;
+}
+
+static bool send_handshake_message(struct peer *peer, const void *msg, size_t len)
+{
+	if (!peer->has_endpoint) {
+		peer->dev->counters.tx_no_endpoint++;
+		return false;
+	}
+	timers_any_authenticated_packet_traversal(peer);
+	timers_any_authenticated_packet_sent(peer);
+	send_to_endpoint(peer->dev, msg, len, &peer->endpoint, peer);
+	return true;
+}
+
+void send_handshake_initiation(struct peer *peer, bool is_retry)
+{
+	struct device *dev = peer->dev;
+	uint64_t now = loop_now_ns();
+	if (!is_retry)
+		peer->handshake_attempts = 0;
+	if (peer->has_sent_handshake && now - peer->last_sent_handshake_ns < (uint64_t)REKEY_TIMEOUT * NSEC_PER_SEC)
+		return;
+	if (!dev->identity.has_private_key)
+		return;
+	peer->has_sent_handshake = true;
+	peer->last_sent_handshake_ns = now;
+	struct msg_initiation msg;
+	uint32_t index = index_table_insert(dev->index, &peer->handshake_entry);
+	if (!noise_create_initiation(&peer->handshake, &dev->identity, index, &msg)) {
+		index_table_remove(dev->index, &peer->handshake_entry);
+		return;
+	}
+	cookie_add_macs(&peer->cookie, &msg, sizeof(msg), now);
+	char name[48];
+	log_info("send", "%s: peer %s: sending handshake initiation", dev->ifname, peer_name(peer, name));
+	send_handshake_message(peer, &msg, sizeof(msg));
+	sodium_memzero(&msg, sizeof(msg));
+	timers_handshake_initiated(peer);
+}
+
+void send_handshake_response(struct peer *peer)
+{
+	struct device *dev = peer->dev;
+	uint64_t now = loop_now_ns();
+	peer->has_sent_handshake = true;
+	peer->last_sent_handshake_ns = now;
+	struct msg_response msg;
+	uint32_t index = index_table_insert(dev->index, &peer->handshake_entry);
+	if (!noise_create_response(&peer->handshake, &dev->identity, index, &msg)) {
+		index_table_remove(dev->index, &peer->handshake_entry);
+		return;
+	}
+	cookie_add_macs(&peer->cookie, &msg, sizeof(msg), now);
+	if (!peer_begin_session(peer))
+		return;
+	char name[48];
+	log_info("send", "%s: peer %s: sending handshake response", dev->ifname, peer_name(peer, name));
+	send_handshake_message(peer, &msg, sizeof(msg));
+}
+
+void send_cookie_reply(struct device *dev, const void *msg, size_t len, uint32_t sender_index,
+		       const union endpoint_addr *to)
+{
+	struct msg_cookie_reply reply;
+	cookie_create_reply(&dev->cookie_checker, &reply, msg, len, sender_index, &to->sa, loop_now_ns());
+	send_to_endpoint(dev, &reply, sizeof(reply), to, NULL);
+	dev->counters.rx_cookie_replies_sent++;
+}
