@@ -113,6 +113,15 @@ verify_token token_within_leeway 0 "" "$T_TMP/token.jwt" --trusted-certs "$CA" -
 
 expect untrusted_ca token-invalid --as-addr "$AS" --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default --trusted-certs "$CA_OLD"
 
+# Evidence of an extra device (the AA's additional evidence) is appraised as its own submod.
+echo '{"sampledevice":{"svn":"2","report_data":"AAAA"}}' >"$T_TMP/additional.json"
+expect additional_device accepted --as-addr "$AS" --evidence "$T_TMP/ev" --additional-evidence "$T_TMP/additional.json" "${base[@]}" --policy-ids default --trusted-certs "$CA"
+token_has_gpu0() {
+  sed -n 's/^token: //p' "$T_TMP/additional_device.out" | /usr/bin/python3 -c \
+    'import sys,json,base64; p=sys.stdin.read().split(".")[1]; sys.exit(0 if "gpu0" in json.loads(base64.urlsafe_b64decode(p+"=="))["submods"] else 1)'
+}
+check additional_device_submod token_has_gpu0
+
 # Trust anchors fetched from the AS: /certificate, else the JWKS.
 expect anchors_from_certificate accepted --as-addr "$AS" --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default
 check anchors_certificate_fetched grep -q 'GET /certificate HTTP/1.1" 200' "$T_TMP/as.log"
