@@ -470,7 +470,6 @@ static int send_request(struct ttrpc_client *c, struct ttrpc_call *call, const c
 			const char *method, const uint8_t *payload, size_t payload_len,
 			uint64_t deadline_ns, char *why, size_t whylen)
 {
-	drop_if_closed(c);
 	if (c->fd < 0) {
 		int r = connect_socket(c, why, whylen);
 		if (r < 0)
@@ -504,6 +503,7 @@ struct ttrpc_call *ttrpc_client_call(struct ttrpc_client *c, const char *service
 	struct ttrpc_call *call = calloc(1, sizeof(*call));
 	if (!call)
 		return NULL;
+	drop_if_closed(c);
 	call->client = c;
 	call->done = done;
 	call->ctx = ctx;

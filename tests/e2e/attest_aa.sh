@@ -5,7 +5,7 @@
 #   the agent restarted between two calls; malformed replies from a hostile server.
 . "$(dirname "$0")/../lib/common.sh"
 require_root
-require_cmd go
+require_cmd go socat
 
 standin="$ROOT_DIR/build/standin/aa-standin"
 if [ ! -x "$standin" ]; then
@@ -21,7 +21,7 @@ start_agent() {
 	"$standin" --socket "$T_TMP/$name.sock" "$@" 2>>"$T_TMP/$name.log" &
 	track_pid $!
 	eval "pid_$name=$!"
-	wait_for 10 test -S "$T_TMP/$name.sock"
+	wait_for 10 socat -u /dev/null "UNIX-CONNECT:$T_TMP/$name.sock"
 }
 
 # evidence ADDR JSON [ARGS...]: run tng-wg evidence, output in $T_TMP/out, errors in $T_TMP/err
@@ -140,7 +140,7 @@ bad_server() { # MODE EXPECTED-ERROR-TEXT
 	local mode=$1 want=$2
 	"$py" "$T_TMP/bad_server.py" "$T_TMP/bad-$mode.sock" "$mode" &
 	track_pid $!
-	wait_for 10 test -S "$T_TMP/bad-$mode.sock"
+	wait_for 10 socat -u /dev/null "UNIX-CONNECT:$T_TMP/bad-$mode.sock"
 	evidence "unix://$T_TMP/bad-$mode.sock" "$runtime" --timeout 2
 	local rc=$?
 	if [ "$rc" = 1 ] && grep -qF "$want" "$T_TMP/err"; then

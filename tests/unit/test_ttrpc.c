@@ -206,6 +206,268 @@ TEST(truncated_frames_rejected)
 	CHECK(ttrpc_reply_decode(junk, sizeof(junk), &r) == -1);
 }
 
+/* ---- the client on a loop, against a server played by the test ---- */
+
+struct seen {
+	int calls;
+	int error;
+	int code;
+	char message[256];
+	char evidence[256];
+	uint64_t connection_id;
+};
+
+static void record_outcome(void *ctx, const struct ttrpc_outcome *o)
+{
+	struct seen *s = ctx;
+	s->calls++;
+	s->error = o->error;
+	s->connection_id = o->connection_id;
+	snprintf(s->message, sizeof(s->message), "%s", o->error ? o->message : o->reply->message);
+	if (!o->error) {
+		s->code = o->reply->code;
+		uint8_t *ev;
+		size_t len;
+		if (aa_decode_evidence(o->reply->payload, o->reply->payload_len, &ev, &len) == 0) {
+			snprintf(s->evidence, sizeof(s->evidence), "%.*s", (int)len, (char *)ev);
+			free(ev);
+		}
+	}
+}
+
+static void run_until(struct loop *loop, const int *counter, int target)
+{
+	for (int i = 0; i < 500 && *counter < target; i++)
+		loop_run_once(loop, 20);
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
+		return -1;
+	return fd;
+}
+
+/* Read one request frame; returns its stream id, 0 on failure. */
+static uint32_t read_request(int fd)
+{
+	uint8_t hdr[TTRPC_HEADER_LEN], body[4096];
+	struct ttrpc_header h;
+	if (recv(fd, hdr, sizeof(hdr), MSG_WAITALL) != sizeof(hdr) || ttrpc_header_decode(hdr, &h) < 0 ||
+	    h.length > sizeof(body) || recv(fd, body, h.length, MSG_WAITALL) != (ssize_t)h.length ||
+	    h.type != TTRPC_TYPE_REQUEST)
+		return 0;
+	return h.stream_id;
+}
+
+/* Send a response frame carrying GetEvidenceResponse{evidence}. */
+static void send_evidence(int fd, uint32_t stream_id, const char *evidence)
+{
+	size_t n = strlen(evidence);
+	uint8_t frame[512] = { 0 };
+	struct ttrpc_header h = { .length = n + 4, .stream_id = stream_id, .type = TTRPC_TYPE_RESPONSE };
+	ttrpc_header_encode(&h, frame);
+	uint8_t *p = frame + TTRPC_HEADER_LEN;
+	*p++ = 0x12; /* Response.payload */
+	*p++ = n + 2;
+	*p++ = 0x0a; /* GetEvidenceResponse.Evidence */
+	*p++ = n;
+	memcpy(p, evidence, n);
+	CHECK(send(fd, frame, TTRPC_HEADER_LEN + h.length, MSG_NOSIGNAL) == (ssize_t)(TTRPC_HEADER_LEN + h.length));
+}
+
+static char sock_path[108];
+
+TEST(calls_in_flight_matched_by_stream_id)
+{
+	snprintf(sock_path, sizeof(sock_path), "/tmp/tngwg-ttrpc-%d.sock", (int)getpid());
+	int lfd = listen_unix(sock_path);
+	CHECK(lfd >= 0);
+	struct loop *loop = loop_new();
+	struct ttrpc_client *c = ttrpc_client_new(loop, sock_path);
+	struct seen a = { 0 }, b = { 0 };
+	uint64_t deadline = loop_now_ns() + 30 * NSEC_PER_SEC;
+	CHECK(ttrpc_client_call(c, AA_SERVICE, "GetEvidence", NULL, 0, deadline, record_outcome, &a));
+	CHECK(ttrpc_client_call(c, AA_SERVICE, "GetEvidence", NULL, 0, deadline, record_outcome, &b));
+	CHECK(a.calls == 0 && b.calls == 0); /* never called back from inside the call */
+	int sfd = accept(lfd, NULL, NULL);
+	CHECK(read_request(sfd) == 1);
+	CHECK(read_request(sfd) == 3);
+	send_evidence(sfd, 3, "second");
+	send_evidence(sfd, 1, "first");
+	run_until(loop, &b.calls, 1);
+	run_until(loop, &a.calls, 1);
+	CHECK(a.calls == 1 && !a.error && a.code == 0 && !strcmp(a.evidence, "first"));
+	CHECK(b.calls == 1 && !b.error && !strcmp(b.evidence, "second"));
+	CHECK(ttrpc_client_connection_id(c) == 1);
+
+	/* A deadline passes; the late reply is then dropped, not delivered twice. */
+	struct seen late = { 0 };
+	CHECK(ttrpc_client_call(c, AA_SERVICE, "GetEvidence", NULL, 0, loop_now_ns() + 50 * NSEC_PER_MSEC,
+				record_outcome, &late));
+	CHECK(read_request(sfd) == 5);
+	run_until(loop, &late.calls, 1);
+	CHECK(late.calls == 1 && late.error == -ETIMEDOUT && strstr(late.message, "timed out"));
+	send_evidence(sfd, 5, "late");
+	for (int i = 0; i < 5; i++)
+		loop_run_once(loop, 20);
+	CHECK(late.calls == 1);
+	CHECK(ttrpc_client_stats(c).frames_dropped == 1);
+
+	/* An oversize frame breaks the connection: the call fails, the next one reconnects. */
+	struct seen big = { 0 }, again = { 0 };
+	CHECK(ttrpc_client_call(c, AA_SERVICE, "GetEvidence", NULL, 0, deadline, record_outcome, &big));
+	CHECK(read_request(sfd) == 7);
+	uint8_t hdr[TTRPC_HEADER_LEN];
+	struct ttrpc_header h = { .length = TTRPC_MAX_DATA_LEN + 1, .stream_id = 7, .type = TTRPC_TYPE_RESPONSE };
+	ttrpc_header_encode(&h, hdr);
+	CHECK(send(sfd, hdr, sizeof(hdr), MSG_NOSIGNAL) == sizeof(hdr));
+	run_until(loop, &big.calls, 1);
+	CHECK(big.calls == 1 && big.error == -EMSGSIZE && strstr(big.message, "exceeds the limit"));
+	CHECK(ttrpc_client_stats(c).protocol_errors == 1);
+	close(sfd);
+	CHECK(ttrpc_client_call(c, AA_SERVICE, "GetEvidence", NULL, 0, deadline, record_outcome, &again));
+	sfd = accept(lfd, NULL, NULL);
+	CHECK(read_request(sfd) == 9);
+	send_evidence(sfd, 9, "again");
+	run_until(loop, &again.calls, 1);
+	CHECK(again.calls == 1 && !again.error && !strcmp(again.evidence, "again"));
+	CHECK(again.connection_id == 2);
+
+	/* The server goes away mid-call: the call fails at once. */
+	struct seen cut = { 0 };
+	CHECK(ttrpc_client_call(c, AA_SERVICE, "GetEvidence", NULL, 0, deadline, record_outcome, &cut));
+	CHECK(read_request(sfd) == 11);
+	close(sfd);
+	run_until(loop, &cut.calls, 1);
+	CHECK(cut.calls == 1 && cut.error == -ECONNRESET);
+
+	/* Cancelled calls are never called back. */
+	struct seen cancelled = { 0 };
+	struct ttrpc_call *call = ttrpc_client_call(c, AA_SERVICE, "GetEvidence", NULL, 0, deadline,
+						    record_outcome, &cancelled);
+	ttrpc_call_cancel(call);
+	for (int i = 0; i < 5; i++)
+		loop_run_once(loop, 10);
+	CHECK(cancelled.calls == 0);
+
+	ttrpc_client_free(c);
+	loop_free(loop);
+	close(lfd);
+	unlink(sock_path);
+}
+
+/* ---- the AA client against the stand-in agent, restarted under it ---- */
+
+#define STANDIN "build/standin/aa-standin"
+
+static pid_t start_standin(const char *path, const char *svn, int stall)
+{
+	unlink(path);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(STANDIN, STANDIN, "--socket", path, "--svn", svn, stall ? "--stall" : NULL, (char *)NULL);
+		_exit(127);
+	}
+	/* Ready once it accepts: the socket file appears a moment before listen(). */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	for (int i = 0; i < 400; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			break;
+		usleep(25000);
+	}
+	return pid;
+}
+
+static void stop_standin(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+struct got {
+	int calls;
+	int error;
+	char message[256];
+	char tee[32];
+	char evidence[256];
+};
+
+static void record_evidence(void *ctx, const struct evidence_result *r)
+{
+	struct got *g = ctx;
+	g->calls++;
+	g->error = r->error;
+	if (r->error) {
+		snprintf(g->message, sizeof(g->message), "%s", r->message);
+	} else {
+		snprintf(g->tee, sizeof(g->tee), "%s", r->tee);
+		snprintf(g->evidence, sizeof(g->evidence), "%.*s", (int)r->evidence_len, (const char *)r->evidence);
+	}
+}
+
+TEST(aa_client_survives_agent_restart)
+{
+	if (access(STANDIN, X_OK) != 0 && system("tests/standin/build-aa.sh") != 0) {
+		fprintf(stderr, "  %s is not built and tests/standin/build-aa.sh failed\n", STANDIN);
+		CHECK(!"stand-in AA available");
+		return;
+	}
+	snprintf(sock_path, sizeof(sock_path), "/tmp/tngwg-aa-%d.sock", (int)getpid());
+	struct loop *loop = loop_new();
+	struct aa_client *aa = aa_client_new(loop, sock_path);
+	uint64_t timeout = 20 * NSEC_PER_SEC;
+
+	pid_t pid = start_standin(sock_path, "1", 0);
+	struct got first = { 0 };
+	CHECK(aa_client_get_evidence(aa, (const uint8_t *)"abc", 3, loop_now_ns() + timeout, record_evidence, &first));
+	run_until(loop, &first.calls, 1);
+	CHECK(first.calls == 1 && !first.error && !strcmp(first.tee, "sample"));
+	CHECK_STR(first.evidence, "{\"svn\":\"1\",\"report_data\":\"YWJj\"}");
+
+	/* Restarted between two calls of one client: the second call reconnects. */
+	stop_standin(pid);
+	pid = start_standin(sock_path, "2", 0);
+	struct got second = { 0 };
+	CHECK(aa_client_get_evidence(aa, (const uint8_t *)"abc", 3, loop_now_ns() + timeout, record_evidence, &second));
+	run_until(loop, &second.calls, 1);
+	if (second.error)
+		fprintf(stderr, "  %s\n", second.message);
+	CHECK(second.calls == 1 && !second.error && !strcmp(second.tee, "sample"));
+	CHECK_STR(second.evidence, "{\"svn\":\"2\",\"report_data\":\"YWJj\"}");
+	stop_standin(pid);
+
+	/* Killed during a call: that call fails, the next one reaches the new agent. */
+	pid = start_standin(sock_path, "3", 1);
+	struct got cut = { 0 };
+	CHECK(aa_client_get_evidence(aa, (const uint8_t *)"abc", 3, loop_now_ns() + timeout, record_evidence, &cut));
+	for (int i = 0; i < 10; i++)
+		loop_run_once(loop, 10);
+	CHECK(cut.calls == 0);
+	stop_standin(pid);
+	run_until(loop, &cut.calls, 1);
+	CHECK(cut.calls == 1 && cut.error && strstr(cut.message, "GetEvidence failed: connection closed"));
+	pid = start_standin(sock_path, "4", 0);
+	struct got third = { 0 };
+	CHECK(aa_client_get_evidence(aa, (const uint8_t *)"abc", 3, loop_now_ns() + timeout, record_evidence, &third));
+	run_until(loop, &third.calls, 1);
+	CHECK(third.calls == 1 && !third.error);
+	CHECK_STR(third.evidence, "{\"svn\":\"4\",\"report_data\":\"YWJj\"}");
+	stop_standin(pid);
+
+	aa_client_free(aa);
+	loop_free(loop);
+	unlink(sock_path);
+}
+
 int main(void)
 {
 	TEST_BEGIN("ttrpc");
@@ -214,5 +476,7 @@ int main(void)
 	RUN(empty_ok_status_is_success);
 	RUN(oversize_length_rejected);
 	RUN(truncated_frames_rejected);
+	RUN(calls_in_flight_matched_by_stream_id);
+	RUN(aa_client_survives_agent_restart);
 	TEST_END();
 }
