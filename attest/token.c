@@ -217,6 +217,11 @@ static EVP_PKEY *header_key(const cJSON *header, const struct token_expect *ex, 
 		record(res, "key", false, TOKEN_INVALID, "header has no \"jwk\" (only embedded keys are supported)");
 		return NULL;
 	}
+	if (ex->trust_embedded_key) {
+		EVP_PKEY *key = jwk_public_key(jwk, why, sizeof(why));
+		record(res, "key", key != NULL, TOKEN_INVALID, "%s", key ? "the token's own jwk, unchecked (skip_as_token_cert_verify)" : why);
+		return key;
+	}
 	if (trust_anchors_empty(ex->anchors)) {
 		record(res, "key", false, TOKEN_NO_TRUST_ANCHOR, "no trust anchor configured or fetched");
 		return NULL;

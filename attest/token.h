@@ -39,6 +39,7 @@ struct token_expect {
 	const cJSON *runtime_data;             /* NULL: not checked */
 	int64_t now;                           /* evaluation time (Unix seconds); 0 = time(NULL) */
 	int64_t leeway;                        /* seconds for exp/nbf */
+	bool trust_embedded_key;               /* accept the header's jwk unchecked (testing only) */
 };
 
 struct token_check {

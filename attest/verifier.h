@@ -6,6 +6,7 @@
 #ifndef TNGWG_ATTEST_VERIFIER_H
 #define TNGWG_ATTEST_VERIFIER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,8 @@ struct verifier_config {
 	size_t n_trusted_certs;
 	const char *ca_file;                     /* for an https AS; NULL = system CAs */
 	uint64_t timeout_ns;                     /* total deadline of one appraisal; 0 = 30 s */
+	bool skip_token_cert_verify;             /* TNG's skip_as_token_cert_verify: trust the token's
+						    own jwk (testing only; anyone can forge) */
 };
 
 struct verifier;

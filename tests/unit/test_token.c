@@ -245,6 +245,19 @@ static EVP_PKEY *endorse(const cJSON *jwk, const char *trust_rel, const char *la
 	return key;
 }
 
+TEST(embedded_key_mode_skips_the_chain_only)
+{
+	char *jwt = slurp("tng/ear.jwt", NULL);
+	struct token_expect ex = { .now = 1768895717, .leeway = 60, .trust_embedded_key = true };
+	struct token_result res;
+	CHECK(token_verify(jwt, strlen(jwt), &ex, &res) == TOKEN_OK);
+	char *last = strrchr(jwt, '.');
+	last[5] = last[5] == 'A' ? 'B' : 'A';
+	CHECK(token_verify(jwt, strlen(jwt), &ex, &res) == TOKEN_INVALID);
+	CHECK(check_failed(&res, "signature"));
+	free(jwt);
+}
+
 /* TR kbs test_verify_jwk_endorsement_scenarios: 01, 05, 06, 07 pass; 02, 03, 04 fail. */
 TEST(kbs_jwk_endorsement_scenarios)
 {
@@ -323,6 +336,7 @@ int main(void)
 	RUN(runtime_data_compared_as_json);
 	RUN(tampering_is_detected);
 	RUN(no_anchor_is_its_own_reason);
+	RUN(embedded_key_mode_skips_the_chain_only);
 	RUN(kbs_jwk_endorsement_scenarios);
 	RUN(jwks_fixture_endorsed_and_trusted);
 	RUN(claim_checks_reject_bad_payloads);
