@@ -17,6 +17,8 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "validate a config and say exactly what is wrong" },
 	{ "evidence", cmd_evidence, "get this node's attestation evidence from the AA or configfs-tsm" },
 	{ "token", cmd_token, "request a token from the AS or verify one" },
+	{ "userspace", cmd_userspace, "run a userspace WireGuard device (wireguard-go compatible)" },
+	{ "stats", cmd_stats, "print a userspace device's drop and error counters" },
 };
 
 static void usage(FILE *out)
@@ -30,6 +32,8 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	log_init_from_env();
+	if (!strcmp(basename(argv[0]), "tng-wg-userspace"))
+		return cmd_userspace_compat(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 1;
