@@ -1,0 +1,174 @@
+# A two-node WireGuard rig: namespaces "a" and "b" joined by a veth (outer 10.9.0.1-2/24 and
+# fd09::1-2/64), one userspace WireGuard daemon in each (tng-wg or wireguard-go), configured with the
+# real `wg`, inner addresses 192.168.241.1-2/24 and fd00::1-2/112.
+#
+# Source it after tests/lib/common.sh (which owns namespaces, processes and cleanup), then:
+#   pair_new IMPL_A IMPL_B [ENDPOINT_SIDES]   IMPL is "tng" or "go"; ENDPOINT_SIDES ("ab" by default)
+#                                             names the sides told the other's endpoint, so "a" makes
+#                                             a the only side able to initiate
+#   pair_exec SIDE CMD...      run CMD in SIDE's namespace
+#   pair_wg SIDE ARGS...       run `wg ARGS` there
+#   pair_handshake SIDE        SIDE's latest handshake time with its peer (0 = never)
+#   pair_stat SIDE COUNTER     a counter from `tng-wg stats` (tng sides only)
+#   pair_daemon_pid SIDE       the daemon's PID
+#   pair_teardown              end both daemons and delete the namespaces, for a fresh pair_new
+#   pair_start SIDE / pair_configure SIDE   (re)start a daemon / (re)apply its config and addresses
+#   pair_transfer_start FROM TO ADDR FILE / pair_transfer_wait   send FILE over TCP to ADDR in TO
+# State lives in the associative arrays PAIR_NS, PAIR_IF, PAIR_IMPL, PAIR_PUB, PAIR_INNER4,
+# PAIR_INNER6, PAIR_OUTER4, PAIR_OUTER6, PAIR_PORT, PAIR_CONF, indexed by side.
+
+declare -A PAIR_NS PAIR_IF PAIR_IMPL PAIR_KEY PAIR_PUB PAIR_INNER4 PAIR_INNER6 PAIR_OUTER4 PAIR_OUTER6 \
+	PAIR_PORT PAIR_CONF PAIR_ENDPOINT_SIDES
+PAIR_OUTER_FAMILY=${PAIR_OUTER_FAMILY:-4}
+PAIR_VETH=veth0
+# The daemons daemonize, so they are found and ended through their namespaces.
+on_cleanup pair_teardown
+
+pair_other() { [ "$1" = a ] && echo b || echo a; }
+pair_exec() { local side=$1; shift; ip netns exec "${PAIR_NS[$side]}" "$@"; }
+pair_wg() { local side=$1; shift; pair_exec "$side" wg "$@"; }
+
+pair_new() {
+	local impl_a=$1 impl_b=$2
+	PAIR_ENDPOINT_SIDES=${3:-ab}
+	local side n=1
+	for side in a b; do
+		ns_new "$side" >/dev/null # not in $(...): its registration for cleanup must persist
+		PAIR_NS[$side]="$T_PREFIX-$side"
+		PAIR_IF[$side]="${T_PREFIX}${side}"
+		PAIR_INNER4[$side]="192.168.241.$n"
+		PAIR_INNER6[$side]="fd00::$n"
+		PAIR_OUTER4[$side]="10.9.0.$n"
+		PAIR_OUTER6[$side]="fd09::$n"
+		PAIR_PORT[$side]=$((51820 + n))
+		PAIR_KEY[$side]=$(wg genkey)
+		PAIR_PUB[$side]=$(echo "${PAIR_KEY[$side]}" | wg pubkey)
+		PAIR_CONF[$side]="$T_TMP/${PAIR_IF[$side]}.conf"
+		n=$((n + 1))
+	done
+	PAIR_IMPL[a]=$impl_a
+	PAIR_IMPL[b]=$impl_b
+	ip link add "$PAIR_VETH" netns "${PAIR_NS[a]}" type veth peer name "$PAIR_VETH" netns "${PAIR_NS[b]}" ||
+		return 1
+	for side in a b; do
+		pair_exec "$side" ip addr add "${PAIR_OUTER4[$side]}/24" dev "$PAIR_VETH" &&
+			pair_exec "$side" ip addr add "${PAIR_OUTER6[$side]}/64" dev "$PAIR_VETH" nodad &&
+			pair_exec "$side" ip link set "$PAIR_VETH" up || return 1
+	done
+	for side in a b; do
+		pair_start "$side" && pair_configure "$side" || return 1
+	done
+}
+
+pair_teardown() {
+	local side pid
+	[ -n "${PAIR_NS[a]:-}" ] || return 0
+	for side in a b; do
+		pid=$(pair_daemon_pid "$side") && kill "$pid" 2>/dev/null
+		wait_for 5 sh -c "! test -e /var/run/wireguard/${PAIR_IF[$side]}.sock"
+		ip netns pids "${PAIR_NS[$side]}" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		rm -f "/var/run/wireguard/${PAIR_IF[$side]}.sock"
+		ip netns del "${PAIR_NS[$side]}" 2>/dev/null
+	done
+	return 0
+}
+
+# Writes SIDE's wg config: its key and port, the other side as its only peer.
+pair_write_conf() {
+	local side=$1 other
+	other=$(pair_other "$side")
+	{
+		echo "[Interface]"
+		echo "PrivateKey = ${PAIR_KEY[$side]}"
+		echo "ListenPort = ${PAIR_PORT[$side]}"
+		echo "[Peer]"
+		echo "PublicKey = ${PAIR_PUB[$other]}"
+		echo "AllowedIPs = ${PAIR_INNER4[$other]}/32, ${PAIR_INNER6[$other]}/128"
+		if [[ "$PAIR_ENDPOINT_SIDES" == *"$side"* ]]; then
+			if [ "$PAIR_OUTER_FAMILY" = 6 ]; then
+				echo "Endpoint = [${PAIR_OUTER6[$other]}]:${PAIR_PORT[$other]}"
+			else
+				echo "Endpoint = ${PAIR_OUTER4[$other]}:${PAIR_PORT[$other]}"
+			fi
+		fi
+	} >"${PAIR_CONF[$side]}"
+}
+
+pair_start() {
+	local side=$1 ifname=${PAIR_IF[$1]}
+	local sock="/var/run/wireguard/$ifname.sock"
+	case "${PAIR_IMPL[$side]}" in
+	tng) pair_exec "$side" "$TNGWG" userspace "$ifname" || return 1 ;;
+	go) pair_exec "$side" wireguard-go "$ifname" >/dev/null 2>&1 || return 1 ;;
+	*) echo "pair_start: unknown implementation '${PAIR_IMPL[$side]}'" >&2; return 1 ;;
+	esac
+	wait_for 10 test -S "$sock" || { echo "pair_start: no $sock" >&2; return 1; }
+}
+
+pair_configure() {
+	local side=$1 ifname=${PAIR_IF[$1]}
+	pair_write_conf "$side"
+	pair_wg "$side" setconf "$ifname" "${PAIR_CONF[$side]}" &&
+		pair_exec "$side" ip addr add "${PAIR_INNER4[$side]}/24" dev "$ifname" &&
+		pair_exec "$side" ip addr add "${PAIR_INNER6[$side]}/112" dev "$ifname" nodad &&
+		pair_exec "$side" ip link set "$ifname" up
+}
+
+# The process in SIDE's namespace whose command line names its interface.
+pair_daemon_pid() {
+	local side=$1 pid
+	for pid in $(ip netns pids "${PAIR_NS[$side]}"); do
+		if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qw -- "${PAIR_IF[$side]}"; then
+			echo "$pid"
+			return 0
+		fi
+	done
+	return 1
+}
+
+pair_handshake() {
+	pair_wg "$1" show "${PAIR_IF[$1]}" latest-handshakes | awk '{ print $2; exit }'
+}
+
+pair_stat() {
+	pair_exec "$1" "$TNGWG" stats "${PAIR_IF[$1]}" | awk -F= -v k="$2" '$1 == k { print $2; found = 1 } END { exit !found }'
+}
+
+pair_ping() { # SIDE ADDR [COUNT]: true when the pings are answered
+	pair_exec "$1" ping -q -n -c "${3:-3}" -i 0.2 -W 2 "$2" >/dev/null 2>&1
+}
+
+PAIR_TRANSFER_PORT=5001
+pair_transfer_start() {
+	local from=$1 to=$2 addr=$3 file=$4
+	PAIR_TRANSFER_OUT="$T_TMP/received.$RANDOM"
+	PAIR_TRANSFER_SRC=$file
+	local listen="TCP4-LISTEN" target="TCP4:$addr:$PAIR_TRANSFER_PORT"
+	if [[ "$addr" == *:* ]]; then
+		listen="TCP6-LISTEN"
+		target="TCP6:[$addr]:$PAIR_TRANSFER_PORT"
+	fi
+	pair_exec "$to" socat -u "$listen:$PAIR_TRANSFER_PORT,reuseaddr" "CREATE:$PAIR_TRANSFER_OUT" &
+	PAIR_TRANSFER_RX_PID=$!
+	track_pid "$PAIR_TRANSFER_RX_PID"
+	wait_for 10 sh -c "ip netns exec '${PAIR_NS[$to]}' ss -Hltn | grep -q ':$PAIR_TRANSFER_PORT '"
+	pair_exec "$from" socat -u "OPEN:$file" "$target,connect-timeout=10" &
+	PAIR_TRANSFER_TX_PID=$!
+	track_pid "$PAIR_TRANSFER_TX_PID"
+}
+
+# Waits for the transfer to end (at most SECONDS, 120 by default); true when the received bytes
+# hash the same as the sent file.
+pair_transfer_wait() {
+	local secs=${1:-120} deadline
+	deadline=$((SECONDS + secs))
+	while kill -0 "$PAIR_TRANSFER_RX_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+	kill "$PAIR_TRANSFER_RX_PID" "$PAIR_TRANSFER_TX_PID" 2>/dev/null
+	wait "$PAIR_TRANSFER_RX_PID" "$PAIR_TRANSFER_TX_PID" 2>/dev/null
+	[ -f "$PAIR_TRANSFER_OUT" ] || return 1
+	local sent got
+	sent=$(sha256sum <"$PAIR_TRANSFER_SRC" | cut -d' ' -f1)
+	got=$(sha256sum <"$PAIR_TRANSFER_OUT" | cut -d' ' -f1)
+	rm -f "$PAIR_TRANSFER_OUT"
+	[ "$sent" = "$got" ]
+}
