@@ -159,7 +159,7 @@ void noise_handshake_precompute(struct noise_handshake *hs, const struct noise_i
 		sodium_memzero(hs->precomputed_static_static, WG_KEY_LEN);
 }
 
-void noise_handshake_set_preshared_key(struct noise_handshake *hs, const uint8_t psk[WG_KEY_LEN])
+void noise_handshake_set_preshared_key(struct noise_handshake *hs, const uint8_t *psk)
 {
 	if (psk)
 		memcpy(hs->preshared_key, psk, WG_KEY_LEN);

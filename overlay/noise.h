@@ -46,11 +46,12 @@ struct noise_handshake {
 	uint32_t remote_index;
 };
 
+/* preshared_key may be NULL (no PSK: 32 zero bytes). */
 void noise_handshake_init(struct noise_handshake *hs, const struct noise_identity *id,
 			  const uint8_t remote_static[WG_KEY_LEN], const uint8_t preshared_key[WG_KEY_LEN]);
 /* Recompute DH(S_local, S_remote) after the local private key changed. */
 void noise_handshake_precompute(struct noise_handshake *hs, const struct noise_identity *id);
-void noise_handshake_set_preshared_key(struct noise_handshake *hs, const uint8_t psk[WG_KEY_LEN]);
+void noise_handshake_set_preshared_key(struct noise_handshake *hs, const uint8_t *psk);
 /* Wipe ephemeral state and return to HANDSHAKE_ZEROED (keeps remote static, PSK, timestamp). */
 void noise_handshake_clear(struct noise_handshake *hs);
 

@@ -111,6 +111,79 @@ TEST(complete_handshake_derives_matching_keypairs)
 	CHECK(sodium_is_zero((const unsigned char *)&ka, sizeof(ka)));
 }
 
+/* Recompute both messages and the keypair step by step from the protocol's table (C, H, k),
+ * using the ephemeral private keys the handshakes hold, and compare with what noise.c made. */
+TEST(transcript_follows_the_protocol_table)
+{
+	struct side a, b;
+	struct msg_initiation m1;
+	struct msg_response m2;
+	struct noise_keypair ka, kb;
+	uint8_t psk[WG_KEY_LEN], e_i[WG_KEY_LEN], e_r[WG_KEY_LEN], pub[WG_KEY_LEN], dh[WG_KEY_LEN];
+	uint8_t c[WG_HASH_LEN], h[WG_HASH_LEN], k[WG_KEY_LEN], tau[WG_HASH_LEN], t1[WG_HASH_LEN], t2[WG_HASH_LEN];
+	uint8_t enc_static[WG_KEY_LEN + WG_AEAD_TAG_LEN], timestamp[WG_TIMESTAMP_LEN], tag[WG_AEAD_TAG_LEN];
+	static const char construction[] = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
+	static const char identifier[] = "WireGuard v1 zx2c4 Jason@zx2c4.com";
+	randombytes_buf(psk, sizeof(psk));
+	make_pair(&a, &b, psk, psk);
+
+	CHECK(noise_create_initiation(&a.hs, &a.id, 1, &m1));
+	memcpy(e_i, a.hs.ephemeral_private, sizeof(e_i));
+	CHECK(consume_initiation(&b, &m1, T0));
+	CHECK(noise_create_response(&b.hs, &b.id, 2, &m2));
+	memcpy(e_r, b.hs.ephemeral_private, sizeof(e_r));
+	CHECK(noise_consume_response(&a.hs, &a.id, &m2));
+
+	/* start: C = Ci, H = HASH(Hi || S_r) */
+	wg_hash(c, construction, strlen(construction), NULL, 0);
+	wg_hash(h, c, sizeof(c), identifier, strlen(identifier));
+	wg_hash(h, h, sizeof(h), b.id.public_key, WG_KEY_LEN);
+	/* msg1 e */
+	wg_public_key(pub, e_i);
+	CHECK_MEM(pub, m1.unencrypted_ephemeral, WG_KEY_LEN);
+	wg_kdf(c, NULL, NULL, c, pub, WG_KEY_LEN);
+	wg_hash(h, h, sizeof(h), pub, WG_KEY_LEN);
+	/* msg1 es, s */
+	CHECK(wg_dh(dh, e_i, b.id.public_key));
+	wg_kdf(c, k, NULL, c, dh, sizeof(dh));
+	wg_aead_seal(enc_static, a.id.public_key, WG_KEY_LEN, h, sizeof(h), 0, k);
+	CHECK_MEM(enc_static, m1.encrypted_static, sizeof(enc_static));
+	wg_hash(h, h, sizeof(h), enc_static, sizeof(enc_static));
+	/* msg1 ss, {t} */
+	CHECK(wg_dh(dh, a.id.private_key, b.id.public_key));
+	wg_kdf(c, k, NULL, c, dh, sizeof(dh));
+	CHECK(wg_aead_open(timestamp, m1.encrypted_timestamp, sizeof(m1.encrypted_timestamp), h, sizeof(h), 0, k));
+	CHECK(timestamp[0] == 0x40);
+	CHECK_MEM(timestamp, b.hs.latest_timestamp, WG_TIMESTAMP_LEN);
+	wg_hash(h, h, sizeof(h), m1.encrypted_timestamp, sizeof(m1.encrypted_timestamp));
+	/* msg2 e, ee, se */
+	wg_public_key(pub, e_r);
+	CHECK_MEM(pub, m2.unencrypted_ephemeral, WG_KEY_LEN);
+	wg_kdf(c, NULL, NULL, c, pub, WG_KEY_LEN);
+	wg_hash(h, h, sizeof(h), pub, WG_KEY_LEN);
+	CHECK(wg_dh(dh, e_r, m1.unencrypted_ephemeral));
+	wg_kdf(c, NULL, NULL, c, dh, sizeof(dh));
+	CHECK(wg_dh(dh, e_r, a.id.public_key));
+	wg_kdf(c, NULL, NULL, c, dh, sizeof(dh));
+	/* msg2 psk, {} */
+	wg_kdf(c, tau, k, c, psk, sizeof(psk));
+	wg_hash(h, h, sizeof(h), tau, sizeof(tau));
+	wg_aead_seal(tag, NULL, 0, h, sizeof(h), 0, k);
+	CHECK_MEM(tag, m2.encrypted_nothing, sizeof(tag));
+	wg_hash(h, h, sizeof(h), tag, sizeof(tag));
+	CHECK_MEM(c, a.hs.chaining_key, sizeof(c));
+	CHECK_MEM(h, a.hs.hash, sizeof(h));
+
+	/* keys: (T1, T2) = KDF2(C, ""); the initiator sends with T1, the responder with T2. */
+	wg_kdf(t1, t2, NULL, c, NULL, 0);
+	CHECK(noise_derive_keypair(&a.hs, &ka, T0));
+	CHECK(noise_derive_keypair(&b.hs, &kb, T0));
+	CHECK_MEM(ka.send_key, t1, WG_KEY_LEN);
+	CHECK_MEM(ka.receive_key, t2, WG_KEY_LEN);
+	CHECK_MEM(kb.receive_key, t1, WG_KEY_LEN);
+	CHECK_MEM(kb.send_key, t2, WG_KEY_LEN);
+}
+
 TEST(no_psk_works_on_both_sides)
 {
 	struct side a, b;
@@ -344,6 +417,7 @@ int main(void)
 {
 	TEST_BEGIN("noise");
 	RUN(complete_handshake_derives_matching_keypairs);
+	RUN(transcript_follows_the_protocol_table);
 	RUN(no_psk_works_on_both_sides);
 	RUN(wrong_responder_static_fails);
 	RUN(initiation_for_another_peer_fails_at_finish);
