@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# tng-wg against itself and against wireguard-go, each side initiating in turn: pings over the
+# inner IPv4 and IPv6 addresses, `wg show` fields, and a 64 MiB TCP transfer with a forced rekey
+# (SIGUSR1 to every tng-wg side) in the middle, checked by SHA-256 at both ends.
+source "$(dirname "$0")/../lib/common.sh"
+source "$ROOT_DIR/netns-scripts/wg-pair.sh"
+require_root
+require_cmd wg wireguard-go socat ss sha256sum ping
+INTEROP_IMPLS=${INTEROP_IMPLS:-"tng:tng:a tng:go:a tng:go:b"}
+
+PAYLOAD="$T_TMP/payload"
+head -c 67108864 /dev/urandom >"$PAYLOAD"
+
+show_field() { # SIDE FIELD: the value `wg show IF FIELD` prints for the peer
+	pair_wg "$1" show "${PAIR_IF[$1]}" "$2" | awk '{ print $NF; exit }'
+}
+
+transfer_total() { # SIDE: rx + tx bytes with the peer
+	pair_wg "$1" show "${PAIR_IF[$1]}" transfer | awk '{ print $2 + $3; exit }'
+}
+
+# Waits until the wall clock has left second $1, so a new handshake gets a different time.
+wait_next_second() { while [ "$(date +%s)" -le "$1" ]; do sleep 0.1; done; }
+
+interop_case() {
+	local impl_a=$1 impl_b=$2 init=$3
+	local resp t="${1}-${2}-init-${3}"
+	resp=$(pair_other "$init")
+	if ! pair_new "$impl_a" "$impl_b" "$init"; then
+		fail "$t.setup" "could not bring up the pair"
+		pair_teardown
+		return
+	fi
+	[ "$(pair_handshake a)" = 0 ] && [ "$(pair_handshake b)" = 0 ] &&
+		pass "$t.no_handshake_before_traffic" || fail "$t.no_handshake_before_traffic"
+
+	check "$t.ping_v4_from_initiator" pair_ping "$init" "${PAIR_INNER4[$resp]}"
+	check "$t.ping_v6_from_responder" pair_ping "$resp" "${PAIR_INNER6[$init]}"
+	check "$t.ping_v6_from_initiator" pair_ping "$init" "${PAIR_INNER6[$resp]}"
+	check "$t.ping_v4_from_responder" pair_ping "$resp" "${PAIR_INNER4[$init]}"
+
+	local side other
+	for side in a b; do
+		other=$(pair_other "$side")
+		[ "$(show_field "$side" peers)" = "${PAIR_PUB[$other]}" ] &&
+			pass "$t.wg_show_peer_$side" || fail "$t.wg_show_peer_$side" "$(pair_wg "$side" show)"
+		[ "$(show_field "$side" endpoints)" = "${PAIR_OUTER4[$other]}:${PAIR_PORT[$other]}" ] &&
+			pass "$t.wg_show_endpoint_$side" ||
+			fail "$t.wg_show_endpoint_$side" "got $(show_field "$side" endpoints)"
+		[ "$(pair_handshake "$side")" -gt 0 ] &&
+			pass "$t.wg_show_handshake_$side" || fail "$t.wg_show_handshake_$side"
+		pair_wg "$side" show "${PAIR_IF[$side]}" transfer | awk '{ exit !($2 > 0 && $3 > 0) }' &&
+			pass "$t.wg_show_transfer_$side" || fail "$t.wg_show_transfer_$side"
+	done
+
+	local before_a before_b hs0 dst
+	before_a=$(transfer_total a)
+	before_b=$(transfer_total b)
+	hs0=$(pair_handshake a)
+	dst=${PAIR_INNER4[$resp]}
+	[ "$init" = b ] && dst=${PAIR_INNER6[$resp]}
+	pair_transfer_start "$init" "$resp" "$dst" "$PAYLOAD"
+	local rekeyed=""
+	wait_for 60 sh -c "test \$(stat -c %s '$PAIR_TRANSFER_OUT' 2>/dev/null || echo 0) -gt 4194304"
+	wait_next_second "$hs0"
+	for side in a b; do
+		if [ "${PAIR_IMPL[$side]}" = tng ]; then
+			kill -USR1 "$(pair_daemon_pid "$side")" && rekeyed="$rekeyed $side"
+		fi
+	done
+	check "$t.transfer_64MiB_sha256" pair_transfer_wait 180
+	if [ -n "$rekeyed" ]; then
+		wait_for 15 sh -c "[ \"\$(ip netns exec '${PAIR_NS[a]}' wg show '${PAIR_IF[a]}' latest-handshakes | awk '{print \$2}')\" -gt $hs0 ]"
+		[ "$(pair_handshake a)" -gt "$hs0" ] && pass "$t.sigusr1_rekeyed" ||
+			fail "$t.sigusr1_rekeyed" "latest handshake still $hs0"
+		check "$t.ping_after_rekey" pair_ping "$init" "${PAIR_INNER4[$resp]}"
+	fi
+	for side in a b; do
+		local now before=$before_a
+		[ "$side" = b ] && before=$before_b
+		now=$(transfer_total "$side")
+		[ "$now" -ge $((before + 67108864)) ] && pass "$t.wg_show_bytes_grew_$side" ||
+			fail "$t.wg_show_bytes_grew_$side" "transfer went from $before to $now"
+	done
+	pair_teardown
+}
+
+for c in $INTEROP_IMPLS; do
+	IFS=: read -r ia ib init <<<"$c"
+	interop_case "$ia" "$ib" "$init"
+done
+finish
