@@ -107,7 +107,8 @@ fi
 
 # --show-rules prints a ruleset that nftables accepts as it is.
 run_check --show-rules "$configs/capture-forms.json"
-ns=$(ns_new check)
+ns_new check >/dev/null  # not in $(...): the registration for clean-up must happen in this shell
+ns="$T_PREFIX-check"
 sed -n '/^table inet tngwg_tngtest0 {$/,$p' "$T_TMP/out" >"$T_TMP/rules.nft"
 if [ "$rc" -eq 0 ] && [ -s "$T_TMP/rules.nft" ] && ip netns exec "$ns" nft -c -f "$T_TMP/rules.nft" 2>"$T_TMP/nft.err"; then
 	pass show_rules_accepted_by_nft
