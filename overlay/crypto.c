@@ -170,13 +170,14 @@ void wg_chacha20poly1305_seal(uint8_t *out, const uint8_t *in, size_t len, const
 			      const uint8_t nonce[12], const uint8_t key[WG_KEY_LEN])
 {
 	EVP_CIPHER_CTX *ctx = aead_ctx();
+	uint8_t stream_final[1]; /* a stream cipher's final step emits nothing */
 	int n = 0;
 	if (len > INT_MAX || adlen > INT_MAX)
 		crypto_fatal("sealing an oversized message");
 	if (!EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 1) ||
 	    (adlen && !EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen)) ||
 	    (len && !EVP_CipherUpdate(ctx, out, &n, in, (int)len)) ||
-	    !EVP_CipherFinal_ex(ctx, out + len, &n) ||
+	    !EVP_CipherFinal_ex(ctx, stream_final, &n) ||
 	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, WG_AEAD_TAG_LEN, out + len))
 		crypto_fatal("ChaCha20-Poly1305 seal");
 }
@@ -188,14 +189,14 @@ bool wg_chacha20poly1305_open(uint8_t *out, const uint8_t *in, size_t len, const
 		return false;
 	EVP_CIPHER_CTX *ctx = aead_ctx();
 	size_t plain_len = len - WG_AEAD_TAG_LEN;
-	uint8_t tag[WG_AEAD_TAG_LEN];
+	uint8_t tag[WG_AEAD_TAG_LEN], stream_final[1];
 	int n = 0;
 	memcpy(tag, in + plain_len, sizeof(tag));
 	bool ok = EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 0) &&
 		  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, sizeof(tag), tag) &&
 		  (!adlen || EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen)) &&
 		  (!plain_len || EVP_CipherUpdate(ctx, out, &n, in, (int)plain_len)) &&
-		  EVP_CipherFinal_ex(ctx, out + plain_len, &n) > 0;
+		  EVP_CipherFinal_ex(ctx, stream_final, &n) > 0;
 	if (!ok && plain_len)
 		sodium_memzero(out, plain_len); /* never hand out unauthenticated plaintext */
 	return ok;
