@@ -6,6 +6,7 @@ int cmd_version(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_evidence(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 int cmd_userspace(int argc, char **argv);
 int cmd_userspace_compat(int argc, char **argv); /* run as tng-wg-userspace */
 int cmd_stats(int argc, char **argv);

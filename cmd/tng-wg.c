@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "validate a config and say exactly what is wrong" },
 	{ "evidence", cmd_evidence, "get this node's attestation evidence from the AA or configfs-tsm" },
 	{ "token", cmd_token, "request a token from the AS or verify one" },
+	{ "probe", cmd_probe, "walk this node's attestation path once, as a peer would" },
 	{ "userspace", cmd_userspace, "run a userspace WireGuard device (wireguard-go compatible)" },
 	{ "stats", cmd_stats, "print a userspace device's drop and error counters" },
 };

@@ -154,4 +154,28 @@ echo ok >"$T_TMP/as/mode"
 expect as_unreachable as-unreachable --as-addr http://127.0.0.1:9 --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default --trusted-certs "$CA"
 expect as_recovered accepted --as-addr "$AS" --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default --trusted-certs "$CA"
 
+# tng-wg probe: this node's whole attestation path from its config, as a peer would meet it.
+node_config() { # AA_SOCKET OUT
+  cat >"$2" <<JSON
+{"add_ingress": [{"netfilter": {"capture_dst": {"port": 9001}},
+  "attest": {"aa_addr": "unix://$1"},
+  "verify": {"as_addr": "$AS", "policy_ids": ["default"], "trusted_certs_paths": ["$CA"]}}]}
+JSON
+}
+node_config "$T_TMP/aa.sock" "$T_TMP/node.json"
+node_config "$T_TMP/aa-svn2.sock" "$T_TMP/node-svn2.json"
+probe() { in_ns "$TNGWG" probe "$1" --timeout 10 >"$2" 2>&1; }
+if probe "$T_TMP/node.json" "$T_TMP/probe.out" && grep -q 'would ACCEPT' "$T_TMP/probe.out"; then
+  pass probe_trusted_node
+else
+  fail probe_trusted_node "$(tail -n5 "$T_TMP/probe.out")"
+fi
+probe "$T_TMP/node-svn2.json" "$T_TMP/probe-svn2.out"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q 'would REJECT: not-affirming' "$T_TMP/probe-svn2.out"; then
+  pass probe_untrusted_node
+else
+  fail probe_untrusted_node "exit $rc: $(tail -n5 "$T_TMP/probe-svn2.out")"
+fi
+
 finish
