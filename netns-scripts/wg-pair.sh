@@ -3,7 +3,8 @@
 # real `wg`, inner addresses 192.168.241.1-2/24 and fd00::1-2/112.
 #
 # Source it after tests/lib/common.sh (which owns namespaces, processes and cleanup), then:
-#   pair_new IMPL_A IMPL_B [ENDPOINT_SIDES]   IMPL is "tng" or "go"; ENDPOINT_SIDES ("ab" by default)
+#   pair_new IMPL_A IMPL_B [ENDPOINT_SIDES]   IMPL is "tng", "go", or "none" (the test brings that
+#                                             side's interface up itself); ENDPOINT_SIDES ("ab" by default)
 #                                             names the sides told the other's endpoint, so "a" makes
 #                                             a the only side able to initiate
 #   pair_exec SIDE CMD...      run CMD in SIDE's namespace
@@ -56,6 +57,7 @@ pair_new() {
 			pair_exec "$side" ip link set "$PAIR_VETH" up || return 1
 	done
 	for side in a b; do
+		[ "${PAIR_IMPL[$side]}" = none ] && continue
 		pair_start "$side" && pair_configure "$side" || return 1
 	done
 }

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# What tng-wg must refuse: packets whose inner source lies outside the sending peer's allowed IPs
+# (sent by wireguard-go, so the sender is independent), and handshakes with a peer that holds the
+# wrong key, in both directions of the mistake.
+source "$(dirname "$0")/../lib/common.sh"
+source "$ROOT_DIR/netns-scripts/wg-pair.sh"
+require_root
+require_cmd wg wireguard-go nstat ping
+
+snmp() { # SIDE COUNTER: an absolute kernel SNMP counter in SIDE's namespace
+	pair_exec "$1" nstat -az "$2" | awk -v k="$2" '$1 == k { print $2 }'
+}
+
+grew() { # NAME SIDE COUNTER BEFORE: pass when the tng-wg counter is now above BEFORE
+	local now
+	now=$(pair_stat "$2" "$3")
+	[ "${now:-0}" -gt "$4" ] && pass "$1" || fail "$1" "$3 stayed at ${now:-?} (was $4)"
+}
+
+# --- spoofed inner source: a (wireguard-go) claims addresses b never allowed it ---
+pair_new go tng ab || { fail setup "could not bring up the pair"; finish; }
+check "spoof.genuine_ping_v4" pair_ping a "${PAIR_INNER4[b]}"
+check "spoof.genuine_ping_v6" pair_ping a "${PAIR_INNER6[b]}"
+pair_exec a ip addr add 192.168.241.77/32 dev "${PAIR_IF[a]}"
+pair_exec a ip addr add fd00::77/128 dev "${PAIR_IF[a]}" nodad
+
+bad0=$(pair_stat b rx_bad_inner_source)
+echos4=$(snmp b IcmpInEchos)
+echos6=$(snmp b Icmp6InEchos)
+pair_exec a ping -q -n -c 5 -i 0.2 -W 1 -I 192.168.241.77 "${PAIR_INNER4[b]}" >/dev/null 2>&1 &&
+	fail "spoof.v4_ping_unanswered" || pass "spoof.v4_ping_unanswered"
+grew "spoof.v4_counted_bad_inner_source" b rx_bad_inner_source "$bad0"
+[ "$(snmp b IcmpInEchos)" = "$echos4" ] && pass "spoof.v4_never_reached_the_stack" ||
+	fail "spoof.v4_never_reached_the_stack" "IcmpInEchos moved from $echos4"
+
+bad1=$(pair_stat b rx_bad_inner_source)
+pair_exec a ping -q -n -c 5 -i 0.2 -W 1 -I fd00::77 "${PAIR_INNER6[b]}" >/dev/null 2>&1 &&
+	fail "spoof.v6_ping_unanswered" || pass "spoof.v6_ping_unanswered"
+grew "spoof.v6_counted_bad_inner_source" b rx_bad_inner_source "$bad1"
+[ "$(snmp b Icmp6InEchos)" = "$echos6" ] && pass "spoof.v6_never_reached_the_stack" ||
+	fail "spoof.v6_never_reached_the_stack" "Icmp6InEchos moved from $echos6"
+check "spoof.genuine_ping_still_works" pair_ping a "${PAIR_INNER4[b]}"
+pair_teardown
+
+# Replaces SIDE's peer with one of a freshly generated (wrong) public key, same addresses.
+swap_in_wrong_peer() {
+	local side=$1 other wrong
+	other=$(pair_other "$side")
+	wrong=$(wg genkey | wg pubkey)
+	pair_wg "$side" set "${PAIR_IF[$side]}" peer "${PAIR_PUB[$other]}" remove &&
+		pair_wg "$side" set "${PAIR_IF[$side]}" peer "$wrong" \
+			allowed-ips "${PAIR_INNER4[$other]}/32,${PAIR_INNER6[$other]}/128" \
+			endpoint "${PAIR_OUTER4[$other]}:${PAIR_PORT[$other]}"
+}
+
+# --- a initiates towards the wrong responder key: b sees a bad mac1 ---
+pair_new tng tng ab || { fail setup "could not bring up the pair"; finish; }
+check "wrong_responder_key.reconfigured" swap_in_wrong_peer a
+mac0=$(pair_stat b rx_bad_mac)
+pair_ping a "${PAIR_INNER4[b]}" && fail "wrong_responder_key.ping_fails" || pass "wrong_responder_key.ping_fails"
+grew "wrong_responder_key.counted_bad_mac" b rx_bad_mac "$mac0"
+[ "$(pair_handshake a)" = 0 ] && [ "$(pair_handshake b)" = 0 ] &&
+	pass "wrong_responder_key.no_handshake" || fail "wrong_responder_key.no_handshake"
+
+# --- b expects another initiator key: a's initiation authenticates but names an unknown static ---
+pair_teardown
+pair_new tng tng ab || { fail setup "could not bring up the pair"; finish; }
+check "unknown_initiator.reconfigured" swap_in_wrong_peer b
+inv0=$(pair_stat b rx_handshake_invalid)
+pair_ping a "${PAIR_INNER4[b]}" && fail "unknown_initiator.ping_fails" || pass "unknown_initiator.ping_fails"
+grew "unknown_initiator.counted_handshake_invalid" b rx_handshake_invalid "$inv0"
+[ "$(pair_handshake a)" = 0 ] && [ "$(pair_handshake b)" = 0 ] &&
+	pass "unknown_initiator.no_handshake" || fail "unknown_initiator.no_handshake"
+check "daemons_still_answer" pair_wg b show "${PAIR_IF[b]}"
+finish
