@@ -125,7 +125,7 @@ static void encrypt_and_hash(struct noise_xx *hs, const uint8_t *pt, size_t len,
 	if (hs->has_key) {
 		noise_cipher_encrypt(&hs->cs, hs->h, sizeof(hs->h), pt, len, out);
 		outlen += NOISE_TAGLEN;
-	} else {
+	} else if (len) {
 		memmove(out, pt, len);
 	}
 	mix_hash(hs, out, outlen);
@@ -138,7 +138,8 @@ static int decrypt_and_hash(struct noise_xx *hs, const uint8_t *ct, size_t len, 
 	memcpy(h_before, hs->h, sizeof(h_before));
 	mix_hash(hs, ct, len); /* hash the ciphertext first: out may not alias it */
 	if (!hs->has_key) {
-		memcpy(out, ct, len);
+		if (len)
+			memcpy(out, ct, len);
 		return 0;
 	}
 	return noise_cipher_decrypt(&hs->cs, h_before, sizeof(h_before), ct, len, out);

@@ -53,6 +53,7 @@
 #define HS_PROTOCOL_VERSION 1
 #define HS_TEE_MAX 31     /* longest TEE type name */
 #define HS_DETAIL_MAX 255 /* longest verdict detail text */
+#define HS_DEFAULT_MAX_EVIDENCE (1u << 20)
 
 /* What this node offers and demands in a handshake. */
 struct hs_local {
@@ -76,8 +77,8 @@ struct hs_session_config {
 	bool initiator;
 	struct hs_local local;
 	uint8_t static_private[32]; /* this node's Noise static key (X25519) */
-	size_t max_frame;           /* largest frame payload accepted; at most 65535 */
-	size_t max_evidence;        /* largest evidence (and additional evidence) accepted */
+	size_t max_frame;           /* largest frame payload accepted; 0 or at most 65535 */
+	size_t max_evidence;        /* largest evidence (and additional evidence); 0 = default */
 	uint8_t version;            /* 0 = HS_PROTOCOL_VERSION; another value only to test mismatches */
 };
 
@@ -86,7 +87,7 @@ struct hs_session_ops {
 	 * hs_session_evidence_failed. */
 	void (*need_evidence)(void *ctx, const char *runtime_data_json);
 	/* Appraise the peer's evidence against expected_runtime_data_json, then call
-	 * hs_session_provide_verdict. */
+	 * hs_session_provide_verdict. The buffers are valid only during the call. */
 	void (*need_verification)(void *ctx, const char *tee, const uint8_t *evidence, size_t len,
 				  const uint8_t *additional, size_t additional_len,
 				  const char *expected_runtime_data_json);

@@ -14,7 +14,9 @@
  *
  * Callbacks run on the loop. After done or failed the transport frees the conn: the owner drops
  * its pointer and cancels whatever it had pending for it (hence the owner data). The owner may
- * answer need_evidence / need_verification from inside the callback or later.
+ * answer need_evidence / need_verification from inside the callback or later; the strings and
+ * evidence buffers passed to callbacks are valid only during the call. Responder connections
+ * that end before the peer sent anything are closed without a callback.
  */
 #ifndef TNGWG_HANDSHAKE_TRANSPORT_H
 #define TNGWG_HANDSHAKE_TRANSPORT_H

@@ -1,0 +1,744 @@
+/*
+ * The attested handshake: sessions driven directly (sans-IO), and two transports over loopback
+ * TCP on a private loop, with the test playing the owner: it makes "evidence" that embeds the
+ * runtime data it was asked to bind, and its verifier accepts evidence only when it embeds
+ * exactly the runtime data the transport expects.
+ */
+#include "common/loop.h"
+#include "handshake/session.h"
+#include "handshake/transport.h"
+#include "tests/unit/test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define EVIDENCE_PREFIX "sample-evidence:"
+
+/* ---- the test owner ---- */
+
+struct node {
+	const char *addr;
+	struct hs_transport *t;
+	struct hs_local local;
+	/* behaviour */
+	bool reject_peer;           /* the verifier says no */
+	bool withhold_evidence;     /* never answer need_evidence */
+	bool defer_answers;         /* answer from the test loop, not inside callbacks */
+	size_t evidence_padding;    /* extra evidence bytes, to exercise chunking */
+	const uint8_t *replay;      /* evidence captured from another session */
+	size_t replay_len;
+	/* observations */
+	int done, failed, superseded;
+	struct hs_result result;
+	enum hs_reason reason;
+	bool by_peer, failed_initiated;
+	char detail[HS_DETAIL_MAX + 1];
+	char own_json[256], expected_json[256];
+	uint8_t *last_evidence;
+	size_t last_evidence_len;
+	bool json_ok;
+	/* deferred answers */
+	struct hs_conn *pending_evidence, *pending_verdict;
+	bool pending_accept;
+};
+
+static bool json_has(const char *json, const char *role, const uint8_t key[32])
+{
+	char k64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)], want[128];
+	sodium_bin2base64(k64, sizeof(k64), key, 32, sodium_base64_VARIANT_ORIGINAL);
+	snprintf(want, sizeof(want), "\"wg_public_key\":\"%s\"", k64);
+	char r[64];
+	snprintf(r, sizeof(r), "\"role\":\"%s\"", role);
+	return strncmp(json, "{\"tng-wg\":1,", 12) == 0 && strstr(json, r) && strstr(json, want) &&
+	       strstr(json, "\"handshake_hash\":\"");
+}
+
+static void answer_evidence(struct node *n, struct hs_conn *c, const char *json)
+{
+	size_t len = strlen(EVIDENCE_PREFIX) + strlen(json) + n->evidence_padding;
+	uint8_t *ev = malloc(len);
+	memcpy(ev, EVIDENCE_PREFIX, strlen(EVIDENCE_PREFIX));
+	memcpy(ev + strlen(EVIDENCE_PREFIX), json, strlen(json));
+	memset(ev + len - n->evidence_padding, 0xa5, n->evidence_padding);
+	free(n->last_evidence);
+	n->last_evidence = ev;
+	n->last_evidence_len = len;
+	if (n->replay)
+		hs_conn_provide_evidence(c, "sample", n->replay, n->replay_len, (const uint8_t *)"add", 3);
+	else
+		hs_conn_provide_evidence(c, "sample", ev, len, (const uint8_t *)"add", 3);
+}
+
+static void owner_need_evidence(void *ctx, struct hs_conn *c, const char *json)
+{
+	struct node *n = ctx;
+	snprintf(n->own_json, sizeof(n->own_json), "%s", json);
+	if (n->withhold_evidence)
+		return;
+	if (n->defer_answers) {
+		n->pending_evidence = c;
+		return;
+	}
+	answer_evidence(n, c, json);
+}
+
+static void owner_need_verification(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
+				    const char *tee, const uint8_t *evidence, size_t len,
+				    const uint8_t *additional, size_t additional_len,
+				    const char *expected)
+{
+	struct node *n = ctx;
+	size_t plen = strlen(EVIDENCE_PREFIX), jlen = strlen(expected);
+	snprintf(n->expected_json, sizeof(n->expected_json), "%s", expected);
+	bool bound = len >= plen + jlen && !memcmp(evidence, EVIDENCE_PREFIX, plen) &&
+		     !memcmp(evidence + plen, expected, jlen) && !strcmp(tee, "sample") &&
+		     additional_len == 3 && !memcmp(additional, "add", 3);
+	bool accept = bound && !n->reject_peer;
+	if (n->defer_answers) {
+		n->pending_verdict = c;
+		n->pending_accept = accept;
+		return;
+	}
+	hs_conn_provide_verdict(c, accept, HS_VERIFICATION_FAILED,
+				bound ? "policy says no" : "runtime data not bound");
+}
+
+static void owner_done(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
+		       const struct hs_result *r)
+{
+	struct node *n = ctx;
+	n->done++;
+	n->result = *r;
+	if (n->pending_evidence == c)
+		n->pending_evidence = NULL;
+	if (n->pending_verdict == c)
+		n->pending_verdict = NULL;
+}
+
+static void owner_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
+			 enum hs_reason reason, bool by_peer, const char *detail, bool we_initiated)
+{
+	struct node *n = ctx;
+	if (reason == HS_SUPERSEDED) {
+		n->superseded++;
+	} else {
+		n->failed++;
+		n->reason = reason;
+		n->by_peer = by_peer;
+		n->failed_initiated = we_initiated;
+		snprintf(n->detail, sizeof(n->detail), "%s", detail);
+	}
+	if (n->pending_evidence == c)
+		n->pending_evidence = NULL;
+	if (n->pending_verdict == c)
+		n->pending_verdict = NULL;
+}
+
+static const struct hs_transport_ops owner_ops = {
+	.need_evidence = owner_need_evidence,
+	.need_verification = owner_need_verification,
+	.done = owner_done,
+	.failed = owner_failed,
+};
+
+static struct sockaddr_in addr_of(const char *ip, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	inet_pton(AF_INET, ip, &a.sin_addr);
+	return a;
+}
+
+static void node_init(struct node *n, const char *addr, bool attest, bool require)
+{
+	memset(n, 0, sizeof(*n));
+	n->addr = addr;
+	randombytes_buf(n->local.wg_public_key, 32);
+	n->local.wg_port = (uint16_t)(40000 + randombytes_uniform(20000));
+	n->local.will_attest = attest;
+	n->local.requires_peer_evidence = require;
+}
+
+static int node_start(struct node *n, struct loop *loop, struct hs_transport_config cfg)
+{
+	char err[256];
+	struct sockaddr_in a = addr_of(n->addr, 0);
+	memcpy(&cfg.bind_addr, &a, sizeof(a));
+	n->t = hs_transport_new(loop, &cfg, &n->local, &owner_ops, n, err, sizeof(err));
+	if (!n->t)
+		fprintf(stderr, "  %s: %s\n", n->addr, err);
+	return n->t ? 0 : -1;
+}
+
+static void node_stop(struct node *n)
+{
+	hs_transport_free(n->t);
+	free(n->last_evidence);
+	n->t = NULL;
+	n->last_evidence = NULL;
+}
+
+static void answer_deferred(struct node *n)
+{
+	struct hs_conn *c = n->pending_evidence;
+	if (c) {
+		n->pending_evidence = NULL;
+		answer_evidence(n, c, n->own_json);
+	}
+	c = n->pending_verdict;
+	if (c) {
+		n->pending_verdict = NULL;
+		hs_conn_provide_verdict(c, n->pending_accept, HS_VERIFICATION_FAILED, "deferred no");
+	}
+}
+
+/* Runs the loop until both nodes have an outcome (bounded, not a timing assertion). */
+static void run_until_settled(struct loop *loop, struct node *a, struct node *b, int outcomes)
+{
+	for (int i = 0; i < 400; i++) {
+		int have = a->done + a->failed + b->done + b->failed;
+		if (have >= outcomes)
+			break;
+		loop_run_once(loop, 25);
+		answer_deferred(a);
+		answer_deferred(b);
+	}
+	/* let lingering connections close, so nothing is pending when the transports go */
+	for (int i = 0; i < 4; i++)
+		loop_run_once(loop, 10);
+}
+
+struct pair {
+	struct loop *loop;
+	struct node a, b; /* a: 127.0.0.1, b: 127.0.0.2; same port */
+};
+
+/* Both nodes need one port free on both addresses: take a's ephemeral port, retry if b's
+ * address has it in use. */
+static int pair_start(struct pair *p, struct hs_transport_config cfg)
+{
+	p->loop = loop_new();
+	for (int attempt = 0; attempt < 20; attempt++) {
+		cfg.port = 0;
+		if (node_start(&p->a, p->loop, cfg) != 0)
+			return -1;
+		cfg.port = hs_transport_port(p->a.t);
+		if (node_start(&p->b, p->loop, cfg) == 0)
+			return 0;
+		hs_transport_free(p->a.t);
+		p->a.t = NULL;
+	}
+	return -1;
+}
+
+static void pair_init(struct pair *p, bool a_attests, bool a_requires, bool b_attests,
+		      bool b_requires)
+{
+	node_init(&p->a, "127.0.0.1", a_attests, a_requires);
+	node_init(&p->b, "127.0.0.2", b_attests, b_requires);
+}
+
+static void pair_stop(struct pair *p)
+{
+	node_stop(&p->a);
+	node_stop(&p->b);
+	loop_free(p->loop);
+}
+
+static void connect_node(struct node *from, const struct node *to)
+{
+	struct sockaddr_in a = addr_of(to->addr, 0);
+	CHECK(hs_transport_connect(from->t, (struct sockaddr *)&a) != NULL);
+}
+
+static struct hs_transport_config default_cfg(void)
+{
+	struct hs_transport_config cfg = { .deadline_ns = 10 * NSEC_PER_SEC };
+	return cfg;
+}
+
+/* Starts both nodes and runs one handshake from a to b until both have an outcome. */
+static void handshake_a_to_b(struct pair *p, struct hs_transport_config cfg)
+{
+	CHECK(pair_start(p, cfg) == 0);
+	connect_node(&p->a, &p->b);
+	run_until_settled(p->loop, &p->a, &p->b, 2);
+}
+
+/* `by` refused the handshake for `reason`; the other node learned it from its verdict. */
+static void check_refused(const struct pair *p, const struct node *by, enum hs_reason reason)
+{
+	const struct node *other = by == &p->a ? &p->b : &p->a;
+	CHECK(p->a.done == 0 && p->b.done == 0);
+	CHECK(by->failed == 1 && by->reason == reason && !by->by_peer);
+	CHECK(other->failed == 1 && other->reason == reason && other->by_peer);
+}
+
+/* ---- transport tests ---- */
+
+static void check_both_done(struct pair *p)
+{
+	CHECK(p->a.done == 1 && p->b.done == 1);
+	CHECK(p->a.failed == 0 && p->b.failed == 0);
+	CHECK_MEM(p->a.result.psk, p->b.result.psk, 32);
+	CHECK(!sodium_is_zero(p->a.result.psk, 32));
+	CHECK_MEM(p->a.result.peer_wg_public_key, p->b.local.wg_public_key, 32);
+	CHECK_MEM(p->b.result.peer_wg_public_key, p->a.local.wg_public_key, 32);
+	CHECK(p->a.result.peer_wg_port == p->b.local.wg_port);
+	CHECK(p->b.result.peer_wg_port == p->a.local.wg_port);
+}
+
+TEST(both_accept_same_psk)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	handshake_a_to_b(&p, default_cfg());
+	check_both_done(&p);
+	CHECK(p.a.result.we_initiated && !p.b.result.we_initiated);
+	CHECK(p.a.result.peer_attested && p.b.result.peer_attested);
+	CHECK_STR(p.a.result.peer_tee, "sample");
+	/* each side bound its own role and key; the other expected exactly that */
+	CHECK(json_has(p.a.own_json, "initiator", p.a.local.wg_public_key));
+	CHECK(json_has(p.b.own_json, "responder", p.b.local.wg_public_key));
+	CHECK_STR(p.a.own_json, p.b.expected_json);
+	CHECK_STR(p.b.own_json, p.a.expected_json);
+	/* both bound the same handshake hash */
+	CHECK(strncmp(strstr(p.a.own_json, "handshake_hash"), strstr(p.b.own_json, "handshake_hash"),
+		      100) == 0);
+	struct hs_transport_counters ca;
+	hs_transport_get_counters(p.a.t, &ca);
+	CHECK(ca.done == 1 && ca.failed == 0 && ca.malformed_input == 0);
+	pair_stop(&p);
+}
+
+TEST(deferred_answers_and_large_evidence)
+{
+	/* evidence larger than one Noise message, answers given after the callbacks returned */
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	p.a.defer_answers = p.b.defer_answers = true;
+	p.a.evidence_padding = 200000;
+	handshake_a_to_b(&p, default_cfg());
+	check_both_done(&p);
+	pair_stop(&p);
+}
+
+TEST(evidence_over_limit_refused)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	p.b.evidence_padding = 5000;
+	struct hs_transport_config cfg = default_cfg();
+	cfg.max_evidence = 4096;
+	handshake_a_to_b(&p, cfg);
+	check_refused(&p, &p.b, HS_EVIDENCE_UNAVAILABLE);
+	pair_stop(&p);
+}
+
+TEST(one_rejects_both_see_reason)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	p.b.reject_peer = true;
+	handshake_a_to_b(&p, default_cfg());
+	check_refused(&p, &p.b, HS_VERIFICATION_FAILED);
+	CHECK(!p.b.failed_initiated && p.a.failed_initiated);
+	CHECK_STR(p.a.detail, "policy says no");
+	pair_stop(&p);
+}
+
+TEST(replayed_evidence_fails_binding)
+{
+	/* evidence from an earlier handshake is bound to another handshake hash */
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	handshake_a_to_b(&p, default_cfg());
+	CHECK(p.a.done == 1 && p.b.done == 1);
+	uint8_t *old = p.a.last_evidence;
+	size_t old_len = p.a.last_evidence_len;
+	p.a.last_evidence = NULL;
+	p.a.replay = old;
+	p.a.replay_len = old_len;
+	connect_node(&p.a, &p.b);
+	run_until_settled(p.loop, &p.a, &p.b, 4);
+	CHECK(p.a.done == 1 && p.b.done == 1);
+	CHECK(p.b.failed == 1 && p.b.reason == HS_VERIFICATION_FAILED && !p.b.by_peer);
+	CHECK_STR(p.b.detail, "runtime data not bound");
+	CHECK(p.a.failed == 1 && p.a.reason == HS_VERIFICATION_FAILED && p.a.by_peer);
+	free(old);
+	pair_stop(&p);
+}
+
+TEST(attestation_required_but_peer_will_not)
+{
+	struct pair p;
+	node_init(&p.a, "127.0.0.1", false, false); /* no_ra initiator */
+	node_init(&p.b, "127.0.0.2", true, true);
+	handshake_a_to_b(&p, default_cfg());
+	check_refused(&p, &p.b, HS_ATTESTATION_REQUIRED);
+	pair_stop(&p);
+}
+
+TEST(no_ra_both_sides_still_keyed)
+{
+	struct pair p;
+	pair_init(&p, false, false, false, false);
+	handshake_a_to_b(&p, default_cfg());
+	check_both_done(&p);
+	CHECK(!p.a.result.peer_attested && !p.b.result.peer_attested);
+	CHECK(p.a.own_json[0] == '\0' && p.b.expected_json[0] == '\0');
+	pair_stop(&p);
+}
+
+TEST(one_way_attestation)
+{
+	/* a attests but requires nothing; b requires but does not attest */
+	struct pair p;
+	pair_init(&p, true, false, false, true);
+	CHECK(pair_start(&p, default_cfg()) == 0);
+	connect_node(&p.b, &p.a);
+	run_until_settled(p.loop, &p.a, &p.b, 2);
+	check_both_done(&p);
+	CHECK(p.b.result.peer_attested && !p.a.result.peer_attested);
+	CHECK(json_has(p.a.own_json, "responder", p.a.local.wg_public_key));
+	pair_stop(&p);
+}
+
+TEST(deadline_reported_to_both)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	p.b.withhold_evidence = true;
+	struct hs_transport_config cfg = default_cfg();
+	cfg.deadline_ns = 300 * NSEC_PER_MSEC;
+	handshake_a_to_b(&p, cfg);
+	CHECK(p.a.done == 0 && p.b.done == 0);
+	CHECK(p.a.failed == 1 && p.a.reason == HS_TIMEOUT);
+	CHECK(p.b.failed == 1 && p.b.reason == HS_TIMEOUT);
+	CHECK(!p.a.by_peer || !p.b.by_peer);
+	struct hs_transport_counters ca, cb;
+	hs_transport_get_counters(p.a.t, &ca);
+	hs_transport_get_counters(p.b.t, &cb);
+	CHECK(ca.timeouts + cb.timeouts >= 1);
+	pair_stop(&p);
+}
+
+TEST(connect_failure_reported)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	CHECK(pair_start(&p, default_cfg()) == 0);
+	hs_transport_free(p.b.t); /* nobody listens on b's address any more */
+	p.b.t = NULL;
+	connect_node(&p.a, &p.b);
+	CHECK(p.a.failed == 0); /* never from inside connect */
+	run_until_settled(p.loop, &p.a, &p.b, 1);
+	CHECK(p.a.failed == 1 && p.a.reason == HS_CONNECT_FAILED && p.a.failed_initiated);
+	pair_stop(&p);
+}
+
+TEST(simultaneous_initiation_keeps_one)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	CHECK(pair_start(&p, default_cfg()) == 0);
+	connect_node(&p.a, &p.b);
+	connect_node(&p.b, &p.a);
+	run_until_settled(p.loop, &p.a, &p.b, 2);
+	for (int i = 0; i < 20 && p.b.superseded == 0; i++)
+		loop_run_once(p.loop, 25);
+	check_both_done(&p);
+	/* the handshake initiated by the lower address (a) survives on both nodes */
+	CHECK(p.a.result.we_initiated && !p.b.result.we_initiated);
+	CHECK(p.a.superseded == 0 && p.b.superseded == 1);
+	struct hs_transport_counters ca, cb;
+	hs_transport_get_counters(p.a.t, &ca);
+	hs_transport_get_counters(p.b.t, &cb);
+	CHECK(ca.superseded == 1 && cb.superseded == 1);
+	pair_stop(&p);
+}
+
+/* ---- hostile peers: raw sockets ---- */
+
+static int raw_connect(const char *ip, uint16_t port)
+{
+	struct sockaddr_in a = addr_of(ip, port);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Runs the loop until fd is readable and returns what it read (0 = closed). */
+static ssize_t raw_read(struct loop *loop, int fd, uint8_t *buf, size_t len)
+{
+	for (int i = 0; i < 200; i++) {
+		loop_run_once(loop, 10);
+		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return n;
+	}
+	return -1;
+}
+
+static void check_dropped_on(const uint8_t *frame, size_t len)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	CHECK(pair_start(&p, default_cfg()) == 0);
+	int fd = raw_connect("127.0.0.1", hs_transport_port(p.a.t));
+	CHECK(fd >= 0);
+	CHECK(send(fd, frame, len, 0) == (ssize_t)len);
+	uint8_t buf[256];
+	CHECK(raw_read(p.loop, fd, buf, sizeof(buf)) == 0); /* closed, nothing sent */
+	struct hs_transport_counters c;
+	hs_transport_get_counters(p.a.t, &c);
+	CHECK(c.malformed_input == 1);
+	CHECK(p.a.failed == 1 && p.a.reason == HS_PROTOCOL_ERROR && !p.a.by_peer);
+	close(fd);
+	/* and the node still works */
+	connect_node(&p.b, &p.a);
+	run_until_settled(p.loop, &p.a, &p.b, 2);
+	CHECK(p.a.done == 1 && p.b.done == 1);
+	pair_stop(&p);
+}
+
+TEST(oversized_frame_dropped)
+{
+	const uint8_t frame[] = { 0x00, 0x01, 0x00, 0x00, 0xde, 0xad }; /* 65536 bytes announced */
+	check_dropped_on(frame, sizeof(frame));
+}
+
+TEST(garbage_frame_dropped)
+{
+	const uint8_t frame[] = { 0, 0, 0, 10, 'g', 'a', 'r', 'b', 'a', 'g', 'e', '!', '!', '!' };
+	check_dropped_on(frame, sizeof(frame));
+}
+
+TEST(empty_frame_dropped)
+{
+	const uint8_t frame[] = { 0, 0, 0, 0 };
+	check_dropped_on(frame, sizeof(frame));
+}
+
+static bool refused_with(struct loop *loop, int fd, enum hs_reason reason)
+{
+	uint8_t buf[8];
+	return raw_read(loop, fd, buf, sizeof(buf)) == 5 && !memcmp(buf, "\0\0\0\1", 4) &&
+	       buf[4] == reason;
+}
+
+TEST(concurrency_cap_refuses_busy)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	struct hs_transport_config cfg = default_cfg();
+	cfg.max_concurrent = 2;
+	cfg.max_per_source_per_second = 1000;
+	CHECK(pair_start(&p, cfg) == 0);
+	uint16_t port = hs_transport_port(p.a.t);
+	int idle[2];
+	for (int i = 0; i < 2; i++) {
+		idle[i] = raw_connect("127.0.0.1", port);
+		CHECK(idle[i] >= 0);
+	}
+	for (int i = 0; i < 5; i++)
+		loop_run_once(p.loop, 10);
+	int third = raw_connect("127.0.0.1", port);
+	CHECK(third >= 0);
+	CHECK(refused_with(p.loop, third, HS_BUSY));
+	struct hs_transport_counters c;
+	hs_transport_get_counters(p.a.t, &c);
+	CHECK(c.rejected_busy == 1);
+	/* a slot frees when an idle connection goes away */
+	close(idle[0]);
+	close(third);
+	for (int i = 0; i < 5; i++)
+		loop_run_once(p.loop, 10);
+	connect_node(&p.b, &p.a);
+	run_until_settled(p.loop, &p.a, &p.b, 2);
+	CHECK(p.a.done == 1 && p.b.done == 1);
+	close(idle[1]);
+	pair_stop(&p);
+}
+
+TEST(rate_limit_per_source)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	struct hs_transport_config cfg = default_cfg();
+	cfg.max_per_source_per_second = 2;
+	CHECK(pair_start(&p, cfg) == 0);
+	uint16_t port = hs_transport_port(p.a.t);
+	bool limited = false;
+	for (int i = 0; i < 20 && !limited; i++) {
+		int fd = raw_connect("127.0.0.1", port);
+		CHECK(fd >= 0);
+		uint8_t buf[8];
+		ssize_t n = -1;
+		for (int j = 0; j < 5 && n < 0; j++) {
+			loop_run_once(p.loop, 10);
+			n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		}
+		limited = n == 5 && buf[4] == HS_RATE_LIMITED;
+		close(fd);
+	}
+	CHECK(limited);
+	struct hs_transport_counters c;
+	hs_transport_get_counters(p.a.t, &c);
+	CHECK(c.rejected_rate_limited >= 1);
+	pair_stop(&p);
+}
+
+/* ---- sessions without sockets ---- */
+
+struct sess_owner {
+	struct hs_session *s;
+	char json[256];
+};
+
+static void sess_need_evidence(void *ctx, const char *json)
+{
+	struct sess_owner *o = ctx;
+	snprintf(o->json, sizeof(o->json), "%s", json);
+	hs_session_provide_evidence(o->s, "sample", (const uint8_t *)json, strlen(json), NULL, 0);
+}
+
+static void sess_need_verification(void *ctx, const char *tee, const uint8_t *ev, size_t len,
+				   const uint8_t *add, size_t add_len, const char *expected)
+{
+	struct sess_owner *o = ctx;
+	bool ok = len == strlen(expected) && !memcmp(ev, expected, len);
+	hs_session_provide_verdict(o->s, ok, HS_VERIFICATION_FAILED, "mismatch");
+}
+
+static const struct hs_session_ops sess_ops = { sess_need_evidence, sess_need_verification };
+
+/* Moves output between the sessions, delivered in pieces of `piece` bytes. */
+static void pump(struct hs_session *a, struct hs_session *b, size_t piece)
+{
+	for (int round = 0; round < 1000000; round++) {
+		size_t la, lb;
+		const uint8_t *oa = hs_session_output(a, &la);
+		hs_session_output(b, &lb);
+		if (!la && !lb)
+			return;
+		if (la) {
+			size_t n = la < piece ? la : piece;
+			hs_session_receive(b, oa, n);
+			hs_session_output_consumed(a, n);
+		}
+		/* b's output may have moved while it received */
+		const uint8_t *ob = hs_session_output(b, &lb);
+		if (lb) {
+			size_t n = lb < piece ? lb : piece;
+			hs_session_receive(a, ob, n);
+			hs_session_output_consumed(b, n);
+		}
+	}
+}
+
+static void sess_pair(struct sess_owner *i, struct sess_owner *r, uint8_t vi, uint8_t vr)
+{
+	struct hs_session_config ci = { .initiator = true, .version = vi };
+	struct hs_session_config cr = { .initiator = false, .version = vr };
+	ci.local.will_attest = ci.local.requires_peer_evidence = true;
+	cr.local = ci.local;
+	randombytes_buf(ci.static_private, 32);
+	randombytes_buf(cr.static_private, 32);
+	randombytes_buf(ci.local.wg_public_key, 32);
+	randombytes_buf(cr.local.wg_public_key, 32);
+	memset(i, 0, sizeof(*i));
+	memset(r, 0, sizeof(*r));
+	i->s = hs_session_new(&ci, &sess_ops, i);
+	r->s = hs_session_new(&cr, &sess_ops, r);
+}
+
+TEST(session_byte_by_byte)
+{
+	struct sess_owner i, r;
+	sess_pair(&i, &r, 0, 0);
+	pump(i.s, r.s, 1);
+	CHECK(hs_session_state(i.s) == HS_SESSION_DONE && hs_session_state(r.s) == HS_SESSION_DONE);
+	CHECK_MEM(hs_session_result(i.s)->psk, hs_session_result(r.s)->psk, 32);
+	CHECK(hs_session_result(i.s)->we_initiated && !hs_session_result(r.s)->we_initiated);
+	hs_session_free(i.s);
+	hs_session_free(r.s);
+}
+
+TEST(session_version_mismatch)
+{
+	struct sess_owner i, r;
+	sess_pair(&i, &r, 2, 0); /* the initiator speaks a future version */
+	pump(i.s, r.s, 4096);
+	CHECK(hs_session_state(r.s) == HS_SESSION_FAILED);
+	CHECK(hs_session_reason(r.s) == HS_VERSION_MISMATCH && !hs_session_reported_by_peer(r.s));
+	CHECK(hs_session_state(i.s) == HS_SESSION_FAILED);
+	CHECK(hs_session_reason(i.s) == HS_VERSION_MISMATCH && hs_session_reported_by_peer(i.s));
+	hs_session_free(i.s);
+	hs_session_free(r.s);
+
+	sess_pair(&i, &r, 0, 3); /* the responder does */
+	pump(i.s, r.s, 4096);
+	CHECK(hs_session_reason(r.s) == HS_VERSION_MISMATCH && !hs_session_reported_by_peer(r.s));
+	CHECK(hs_session_reason(i.s) == HS_VERSION_MISMATCH && hs_session_reported_by_peer(i.s));
+	CHECK(strstr(hs_session_detail(r.s), "version 1") != NULL);
+	hs_session_free(i.s);
+	hs_session_free(r.s);
+}
+
+TEST(session_tampered_transport_message)
+{
+	struct sess_owner i, r;
+	sess_pair(&i, &r, 0, 0);
+	/* messages 1 and 2 */
+	for (int k = 0; k < 2; k++) {
+		size_t n;
+		const uint8_t *o = hs_session_output(k ? r.s : i.s, &n);
+		hs_session_receive(k ? i.s : r.s, o, n);
+		hs_session_output_consumed(k ? r.s : i.s, n);
+	}
+	/* the initiator now sent message 3 and its evidence: flip a byte in the last frame */
+	size_t n;
+	uint8_t *o = (uint8_t *)hs_session_output(i.s, &n);
+	CHECK(n > 40);
+	o[n - 3] ^= 0x40;
+	hs_session_receive(r.s, o, n);
+	CHECK(hs_session_state(r.s) == HS_SESSION_FAILED && hs_session_failed_on_input(r.s));
+	CHECK(hs_session_reason(r.s) == HS_PROTOCOL_ERROR);
+	hs_session_free(i.s);
+	hs_session_free(r.s);
+}
+
+int main(void)
+{
+	TEST_BEGIN("handshake");
+	if (sodium_init() < 0)
+		return 1;
+	RUN(session_byte_by_byte);
+	RUN(session_version_mismatch);
+	RUN(session_tampered_transport_message);
+	RUN(both_accept_same_psk);
+	RUN(deferred_answers_and_large_evidence);
+	RUN(evidence_over_limit_refused);
+	RUN(one_rejects_both_see_reason);
+	RUN(replayed_evidence_fails_binding);
+	RUN(attestation_required_but_peer_will_not);
+	RUN(no_ra_both_sides_still_keyed);
+	RUN(one_way_attestation);
+	RUN(deadline_reported_to_both);
+	RUN(connect_failure_reported);
+	RUN(simultaneous_initiation_keeps_one);
+	RUN(oversized_frame_dropped);
+	RUN(garbage_frame_dropped);
+	RUN(empty_frame_dropped);
+	RUN(concurrency_cap_refuses_busy);
+	RUN(rate_limit_per_source);
+	TEST_END();
+}
