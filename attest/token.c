@@ -27,6 +27,13 @@ const char *token_status_name(enum token_status s)
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
 }
 
+void token_result_print(const struct token_result *res, FILE *out)
+{
+	for (size_t i = 0; i < res->n_checks; i++)
+		fprintf(out, "  %s %-13s %s\n", res->checks[i].ok ? "ok  " : "FAIL", res->checks[i].name,
+			res->checks[i].detail);
+}
+
 /* Append one check line; the first failure decides the status. Returns ok. */
 __attribute__((format(printf, 5, 6)))
 static bool record(struct token_result *res, const char *name, bool ok, enum token_status fail_as,

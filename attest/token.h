@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
@@ -74,5 +75,8 @@ EVP_PKEY *token_endorsed_key(const cJSON *jwk, X509_STORE *store, int64_t now, c
 			     size_t errlen);
 
 const char *token_status_name(enum token_status s);
+
+/* One line per check: "  ok   name  detail" or "  FAIL name  detail". */
+void token_result_print(const struct token_result *res, FILE *out);
 
 #endif

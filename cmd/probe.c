@@ -105,9 +105,8 @@ static void on_verdict(void *ctx, const struct verdict *v)
 	struct probe *p = ctx;
 	p->finished = true;
 	p->ok = v->reason == VERDICT_ACCEPTED;
-	for (size_t i = 0; v->checks && i < v->checks->n_checks; i++)
-		printf("  %s %-13s %s\n", v->checks->checks[i].ok ? "ok  " : "FAIL", v->checks->checks[i].name,
-		       v->checks->checks[i].detail);
+	if (v->checks)
+		token_result_print(v->checks, stdout);
 	printf("  a peer verifying like this would %s: %s%s%s\n", p->ok ? "ACCEPT" : "REJECT",
 	       p->ok ? "" : verdict_reason_name(v->reason), p->ok ? "" : ": ", v->detail);
 }

@@ -123,13 +123,6 @@ static cJSON *parse_runtime_data(const char *text, bool *ok)
 	return json;
 }
 
-static void print_checks(const struct token_result *res)
-{
-	for (size_t i = 0; i < res->n_checks; i++)
-		printf("  %s %-13s %s\n", res->checks[i].ok ? "ok  " : "FAIL", res->checks[i].name,
-		       res->checks[i].detail);
-}
-
 static int verify(struct token_args *a)
 {
 	if (!a->file || !a->trusted.n) {
@@ -159,7 +152,7 @@ static int verify(struct token_args *a)
 					   .leeway = TOKEN_DEFAULT_LEEWAY };
 		struct token_result res;
 		enum token_status st = token_verify(jwt, len, &ex, &res);
-		print_checks(&res);
+		token_result_print(&res, stdout);
 		printf("result: %s\n", st == TOKEN_OK ? "valid" : token_status_name(st));
 		rc = st == TOKEN_OK ? 0 : 1;
 	}
@@ -183,7 +176,7 @@ static void on_verdict(void *ctx, const struct verdict *v)
 	if (v->token)
 		printf("token: %s\n", v->token);
 	if (v->checks)
-		print_checks(v->checks);
+		token_result_print(v->checks, stdout);
 	printf("verdict: %s: %s\n", verdict_reason_name(v->reason), v->detail);
 }
 
