@@ -37,6 +37,8 @@ CMD_OBJS := $(patsubst %.c,$(B)/%.o,$(CMD_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all asan deps test test-asan test-unit demo bench clean
+# Generated protobuf sources are kept: every object may include them.
+.SECONDARY: $(GEN_SRCS) $(GEN_SRCS:.c=.h)
 all: $(B)/tng-wg $(B)/tng-wg-userspace
 
 asan:
