@@ -144,21 +144,14 @@ static void server_start(struct server *s, struct loop *loop)
 
 static void server_stop(struct server *s)
 {
-	loop_unwatch(s->loop, s->lfd);
-	close(s->lfd);
+	if (s->lfd >= 0) {
+		loop_unwatch(s->loop, s->lfd);
+		close(s->lfd);
+	}
 	for (int i = 0; i < s->n_held; i++)
 		close(s->held[i]);
 	for (int i = 0; i < s->n_seen; i++)
 		free(s->seen[i]);
-}
-
-static char *http_reply(int status, const char *body)
-{
-	size_t n = strlen(body) + 128;
-	char *r = malloc(n);
-	snprintf(r, n, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s", status,
-		 strlen(body), body);
-	return r;
 }
 
 /* ---- verdict collection ---- */
@@ -221,26 +214,76 @@ static const cJSON *body_of(const char *request, cJSON **doc)
 	return *doc;
 }
 
+/* A loop, a server and (once fixture_verifier ran) a verifier; everything freed by fixture_end. */
+struct fixture {
+	struct loop *loop;
+	struct server s;
+	struct verifier *v;
+	char *owned[8];
+	int n_owned;
+};
+
+static void fixture_begin(struct fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->loop = loop_new();
+	server_start(&f->s, f->loop);
+}
+
+static void fixture_verifier(struct fixture *f, bool with_anchor, uint64_t timeout_ns)
+{
+	f->v = make_verifier(f->loop, &f->s, with_anchor, timeout_ns);
+}
+
+/* A whole HTTP reply (owned by the fixture); body_file names a vector file, else body is used. */
+static const char *reply(struct fixture *f, int status, const char *body, const char *body_file)
+{
+	char *file = body_file ? slurp(body_file) : NULL;
+	const char *text = file ? file : body ? body : "";
+	size_t n = strlen(text) + 128;
+	char *r = malloc(n);
+	snprintf(r, n, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s", status,
+		 strlen(text), text);
+	free(file);
+	f->owned[f->n_owned++] = r;
+	return r;
+}
+
+static void serve_attestation(struct fixture *f, const char *r)
+{
+	f->s.attestation[f->s.n_attestation++] = r;
+}
+
+/* Appraise the test evidence and wait for the verdict. */
+static void appraise(struct fixture *f, const cJSON *rd, struct outcome *o)
+{
+	CHECK(verifier_appraise(f->v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, rd, on_verdict, o) != NULL);
+	CHECK(o->calls == 0); /* never from inside the call */
+	run_until(f->loop, &o->calls, 1, 5000);
+	CHECK(o->calls == 1);
+}
+
+static void fixture_end(struct fixture *f)
+{
+	verifier_free(f->v);
+	server_stop(&f->s);
+	for (int i = 0; i < f->n_owned; i++)
+		free(f->owned[i]);
+	loop_free(f->loop);
+}
+
 TEST(current_schema_body_and_headers)
 {
-	struct loop *loop = loop_new();
-	struct server s;
-	server_start(&s, loop);
-	char *jwt = slurp("tng/ear.jwt");
-	char *ok = http_reply(200, jwt ? jwt : "");
-	s.attestation[0] = ok;
-	s.n_attestation = 1;
-	struct verifier *v = make_verifier(loop, &s, true, 5 * NSEC_PER_SEC);
+	struct fixture f;
+	fixture_begin(&f);
+	serve_attestation(&f, reply(&f, 200, NULL, "tng/ear.jwt"));
+	fixture_verifier(&f, true, 5 * NSEC_PER_SEC);
 	struct outcome o = { 0 };
-	cJSON *rd = runtime_data();
-	CHECK(verifier_appraise(v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, rd, on_verdict, &o) != NULL);
-	CHECK(o.calls == 0); /* never from inside the call */
-	run_until(loop, &o.calls, 1, 5000);
-	CHECK(o.calls == 1);
+	cJSON *rd = runtime_data(), *doc = NULL;
+	appraise(&f, rd, &o);
 	CHECK(o.reason == VERDICT_TOKEN_EXPIRED); /* signature, chain: fine; exp passed long ago */
-	CHECK(s.n_seen == 1);
-	cJSON *doc;
-	const cJSON *body = s.n_seen ? body_of(s.seen[0], &doc) : (doc = NULL);
+	CHECK(f.s.n_seen == 1);
+	const cJSON *body = f.s.n_seen ? body_of(f.s.seen[0], &doc) : NULL;
 	const cJSON *req = cJSON_GetArrayItem(cJSON_GetObjectItem(body, "verification_requests"), 0);
 	char *b64 = b64url_encode(evidence, sizeof(evidence) - 1);
 	CHECK(req && !strcmp(cJSON_GetObjectItem(req, "tee")->valuestring, "sample"));
@@ -248,163 +291,117 @@ TEST(current_schema_body_and_headers)
 	CHECK(req && cJSON_Compare(cJSON_GetObjectItem(cJSON_GetObjectItem(req, "runtime_data"), "structured"), rd, true));
 	CHECK(req && !strcmp(cJSON_GetObjectItem(req, "runtime_data_hash_algorithm")->valuestring, "sha384"));
 	CHECK(req && cJSON_IsNull(cJSON_GetObjectItem(req, "init_data")));
-	CHECK(!strcmp(cJSON_GetArrayItem(cJSON_GetObjectItem(body, "policy_ids"), 0)->valuestring, "default"));
-	CHECK(s.n_seen && strstr(s.seen[0], "\r\nAuthorization: Bearer t0k\r\n"));
+	CHECK(body && !strcmp(cJSON_GetArrayItem(cJSON_GetObjectItem(body, "policy_ids"), 0)->valuestring, "default"));
+	CHECK(f.s.n_seen && strstr(f.s.seen[0], "\r\nAuthorization: Bearer t0k\r\n"));
 	free(b64);
 	cJSON_Delete(doc);
 	cJSON_Delete(rd);
-	verifier_free(v);
-	server_stop(&s);
-	free(ok);
-	free(jwt);
-	loop_free(loop);
+	fixture_end(&f);
 }
 
 TEST(legacy_schema_retried_once)
 {
-	struct loop *loop = loop_new();
-	struct server s;
-	server_start(&s, loop);
-	char *old = http_reply(400, "Json deserialize error: missing field `tee` at line 1 column 120");
-	s.attestation[0] = s.attestation[1] = s.attestation[2] = old;
-	s.n_attestation = 3;
-	struct verifier *v = make_verifier(loop, &s, true, 5 * NSEC_PER_SEC);
+	struct fixture f;
+	fixture_begin(&f);
+	const char *old = reply(&f, 400, "Json deserialize error: missing field `tee` at line 1 column 120", NULL);
+	for (int i = 0; i < 3; i++)
+		serve_attestation(&f, old);
+	fixture_verifier(&f, true, 5 * NSEC_PER_SEC);
 	struct outcome o = { 0 };
-	cJSON *rd = runtime_data();
-	verifier_appraise(v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, rd, on_verdict, &o);
-	run_until(loop, &o.calls, 1, 5000);
-	CHECK(o.calls == 1 && o.reason == VERDICT_AS_ERROR);
-	CHECK(s.n_seen == 2); /* the current schema, then the flat one, then no more */
-	cJSON *doc;
-	const cJSON *flat = s.n_seen == 2 ? body_of(s.seen[1], &doc) : (doc = NULL);
+	cJSON *rd = runtime_data(), *doc = NULL;
+	appraise(&f, rd, &o);
+	CHECK(o.reason == VERDICT_AS_ERROR);
+	CHECK(f.s.n_seen == 2); /* the current schema, then the flat one, then no more */
+	const cJSON *flat = f.s.n_seen == 2 ? body_of(f.s.seen[1], &doc) : NULL;
 	CHECK(flat && !strcmp(cJSON_GetObjectItem(flat, "tee")->valuestring, "sample"));
 	CHECK(flat && cJSON_Compare(cJSON_GetObjectItem(cJSON_GetObjectItem(flat, "runtime_data"), "structured"), rd, true));
 	CHECK(flat && cJSON_IsArray(cJSON_GetObjectItem(flat, "policy_ids")));
 	CHECK(flat && !cJSON_GetObjectItem(flat, "verification_requests"));
 	cJSON_Delete(doc);
 	cJSON_Delete(rd);
-	verifier_free(v);
-	server_stop(&s);
-	free(old);
-	loop_free(loop);
+	fixture_end(&f);
 }
 
 TEST(anchors_fetched_once_from_the_as)
 {
-	struct loop *loop = loop_new();
-	struct server s;
-	server_start(&s, loop);
-	char *jwt = slurp("tng/ear.jwt"), *ca = slurp("tng/ear.as-ca.pem");
-	char *ok = http_reply(200, jwt ? jwt : ""), *cert = http_reply(200, ca ? ca : "");
-	s.attestation[0] = ok;
-	s.n_attestation = 1;
-	s.certificate = cert;
-	struct verifier *v = make_verifier(loop, &s, false, 5 * NSEC_PER_SEC);
+	struct fixture f;
+	fixture_begin(&f);
+	serve_attestation(&f, reply(&f, 200, NULL, "tng/ear.jwt"));
+	f.s.certificate = reply(&f, 200, NULL, "tng/ear.as-ca.pem");
+	fixture_verifier(&f, false, 5 * NSEC_PER_SEC);
 	struct outcome o[2] = { { 0 } };
 	for (int i = 0; i < 2; i++) {
-		verifier_appraise(v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, NULL, on_verdict, &o[i]);
-		run_until(loop, &o[i].calls, 1, 5000);
-		CHECK(o[i].calls == 1 && o[i].reason == VERDICT_TOKEN_EXPIRED);
+		appraise(&f, NULL, &o[i]);
+		CHECK(o[i].reason == VERDICT_TOKEN_EXPIRED);
 	}
 	int cert_fetches = 0;
-	for (int i = 0; i < s.n_seen; i++)
-		cert_fetches += !strncmp(s.seen[i], "GET /certificate ", 17);
+	for (int i = 0; i < f.s.n_seen; i++)
+		cert_fetches += !strncmp(f.s.seen[i], "GET /certificate ", 17);
 	CHECK(cert_fetches == 1);
-	verifier_free(v);
-	server_stop(&s);
-	free(ok);
-	free(cert);
-	free(jwt);
-	free(ca);
-	loop_free(loop);
+	fixture_end(&f);
 }
 
 TEST(no_anchor_anywhere)
 {
-	struct loop *loop = loop_new();
-	struct server s;
-	server_start(&s, loop);
-	char *jwt = slurp("tng/ear.jwt");
-	char *ok = http_reply(200, jwt ? jwt : ""), *junk = http_reply(200, "{\"keys\": 7}");
-	s.attestation[0] = ok;
-	s.n_attestation = 1;
-	s.jwks = junk;
-	struct verifier *v = make_verifier(loop, &s, false, 5 * NSEC_PER_SEC);
+	struct fixture f;
+	fixture_begin(&f);
+	serve_attestation(&f, reply(&f, 200, NULL, "tng/ear.jwt"));
+	f.s.jwks = reply(&f, 200, "{\"keys\": 7}", NULL);
+	fixture_verifier(&f, false, 5 * NSEC_PER_SEC);
 	struct outcome o = { 0 };
-	verifier_appraise(v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, NULL, on_verdict, &o);
-	run_until(loop, &o.calls, 1, 5000);
-	CHECK(o.calls == 1 && o.reason == VERDICT_NO_TRUST_ANCHOR);
+	appraise(&f, NULL, &o);
+	CHECK(o.reason == VERDICT_NO_TRUST_ANCHOR);
 	CHECK(strstr(o.detail, "/certificate") && strstr(o.detail, "jwks"));
-	verifier_free(v);
-	server_stop(&s);
-	free(ok);
-	free(junk);
-	free(jwt);
-	loop_free(loop);
+	fixture_end(&f);
 }
 
 TEST(cancel_and_free_from_callback)
 {
-	struct loop *loop = loop_new();
-	struct server s;
-	server_start(&s, loop);
-	char *err500 = http_reply(500, "An internal error occured: \n0: nope");
-	s.attestation[0] = err500;
-	s.n_attestation = 1;
-	struct verifier *v = make_verifier(loop, &s, true, 5 * NSEC_PER_SEC);
-	struct outcome cancelled = { 0 }, first = { .free_me = &v }, second = { 0 };
-	struct verify_request *r = verifier_appraise(v, "sample", evidence, sizeof(evidence) - 1, NULL, 0,
+	struct fixture f;
+	fixture_begin(&f);
+	serve_attestation(&f, reply(&f, 500, "An internal error occured: \n0: nope", NULL));
+	fixture_verifier(&f, true, 5 * NSEC_PER_SEC);
+	struct outcome cancelled = { 0 }, first = { .free_me = &f.v }, second = { 0 };
+	struct verify_request *r = verifier_appraise(f.v, "sample", evidence, sizeof(evidence) - 1, NULL, 0,
 						     NULL, on_verdict, &cancelled);
 	verify_request_cancel(r);
-	verifier_appraise(v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, NULL, on_verdict, &first);
-	verifier_appraise(v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, NULL, on_verdict, &second);
-	int total = 0;
-	for (int waited = 0; waited < 1000; waited += 20) {
-		loop_run_once(loop, 20);
-		total = first.calls + second.calls;
-	}
+	verifier_appraise(f.v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, NULL, on_verdict, &first);
+	verifier_appraise(f.v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, NULL, on_verdict, &second);
+	for (int waited = 0; waited < 1000; waited += 20)
+		loop_run_once(f.loop, 20);
 	CHECK(cancelled.calls == 0);
 	/* whichever reply came first freed the verifier; the other request went with it */
-	CHECK(total == 1 && v == NULL);
+	CHECK(first.calls + second.calls == 1 && f.v == NULL);
 	CHECK((first.calls ? first.reason : second.reason) == VERDICT_AS_ERROR);
-	verifier_free(v);
-	server_stop(&s);
-	free(err500);
-	loop_free(loop);
+	fixture_end(&f);
 }
 
 TEST(stalled_as_times_out)
 {
-	struct loop *loop = loop_new();
-	struct server s;
-	server_start(&s, loop);
-	s.attestation[0] = NULL;
-	s.n_attestation = 1;
-	struct verifier *v = make_verifier(loop, &s, true, 300 * NSEC_PER_MSEC);
+	struct fixture f;
+	fixture_begin(&f);
+	serve_attestation(&f, NULL);
+	fixture_verifier(&f, true, 300 * NSEC_PER_MSEC);
 	struct outcome o = { 0 };
-	verifier_appraise(v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, NULL, on_verdict, &o);
-	run_until(loop, &o.calls, 1, 5000);
-	CHECK(o.calls == 1 && o.reason == VERDICT_AS_TIMEOUT);
-	verifier_free(v);
-	server_stop(&s);
-	loop_free(loop);
+	appraise(&f, NULL, &o);
+	CHECK(o.reason == VERDICT_AS_TIMEOUT);
+	fixture_end(&f);
 }
 
 TEST(unreachable_and_bad_address)
 {
-	struct loop *loop = loop_new();
-	struct server s;
-	server_start(&s, loop);
-	server_stop(&s); /* the port is closed now */
-	struct verifier *v = make_verifier(loop, &s, true, 5 * NSEC_PER_SEC);
+	struct fixture f;
+	fixture_begin(&f);
+	loop_unwatch(f.loop, f.s.lfd);
+	close(f.s.lfd); /* the port is closed now */
+	f.s.lfd = -1;
+	fixture_verifier(&f, true, 5 * NSEC_PER_SEC);
 	struct outcome o = { 0 };
-	verifier_appraise(v, "sample", evidence, sizeof(evidence) - 1, NULL, 0, NULL, on_verdict, &o);
-	run_until(loop, &o.calls, 1, 5000);
-	CHECK(o.calls == 1 && o.reason == VERDICT_AS_UNREACHABLE);
-	verifier_free(v);
-	snprintf(s.addr, sizeof(s.addr), "ftp://127.0.0.1/");
-	CHECK(make_verifier(loop, &s, true, NSEC_PER_SEC) == NULL);
-	loop_free(loop);
+	appraise(&f, NULL, &o);
+	CHECK(o.reason == VERDICT_AS_UNREACHABLE);
+	snprintf(f.s.addr, sizeof(f.s.addr), "ftp://127.0.0.1/");
+	CHECK(make_verifier(f.loop, &f.s, true, NSEC_PER_SEC) == NULL);
+	fixture_end(&f);
 }
 
 int main(void)
