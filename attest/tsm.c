@@ -1,4 +1,5 @@
 #include "attest/tsm.h"
+#include "attest/snp_evidence.h"
 #include "common/log.h"
 #include "common/loop.h"
 
@@ -176,8 +177,14 @@ static char *base64_std(const uint8_t *data, size_t len)
 }
 
 /* The evidence JSON of guest-components' attester for this TEE, which Trustee's verifier reads. */
-static int wrap_evidence(struct tsm_job *job, const uint8_t *report, size_t len)
+static int wrap_evidence(struct tsm_job *job, const uint8_t *report, size_t len, const uint8_t *aux,
+			 size_t aux_len)
 {
+	if (!strcmp(job->tee, "snp")) {
+		char why[256];
+		job->evidence = snp_evidence_json(report, len, aux, aux_len, why, sizeof(why));
+		return job->evidence ? 0 : fail(job, -EBADMSG, "%s/outblob: %s", job->entry, why);
+	}
 	cJSON *ev = cJSON_CreateObject();
 	if (!strcmp(job->tee, "tdx")) {
 		/* {"cc_eventlog": base64 CCEL table or null, "quote": base64 TD quote} */
@@ -190,20 +197,29 @@ static int wrap_evidence(struct tsm_job *job, const uint8_t *report, size_t len)
 		free(ccel);
 		free(ccel_b64);
 		free(quote_b64);
-	} else if (!strcmp(job->tee, "cca")) {
-		/* {"token": [bytes as numbers]} */
+	} else {
+		/* cca: {"token": [bytes as numbers]} */
 		cJSON *token = cJSON_AddArrayToObject(ev, "token");
 		for (size_t i = 0; token && i < len; i++)
 			cJSON_AddItemToArray(token, cJSON_CreateNumber(report[i]));
-	} else {
-		cJSON_Delete(ev);
-		return fail(job, -ENOTSUP,
-			    "provider sev_guest: SNP evidence needs the attestation agent (the report is "
-			    "sent as the sev crate's JSON form); use unix:// instead");
 	}
 	job->evidence = cJSON_PrintUnformatted(ev);
 	cJSON_Delete(ev);
 	return job->evidence ? 0 : fail(job, -ENOMEM, "out of memory");
+}
+
+/* SEV's certificate table, when the entry has one; NULL/0 otherwise. */
+static ssize_t read_auxblob(struct tsm_job *job, uint8_t **aux)
+{
+	*aux = NULL;
+	if (strcmp(job->tee, "snp"))
+		return 0;
+	ssize_t n = read_attr(job->entry, "auxblob", aux, OUTBLOB_MAX);
+	if (n == -ENOENT)
+		return 0;
+	if (n < 0)
+		return fail(job, (int)n, "cannot read %s/auxblob: %s", job->entry, strerror((int)-n));
+	return n;
 }
 
 static int produce_report(struct tsm_job *job)
@@ -216,16 +232,14 @@ static int produce_report(struct tsm_job *job)
 	int r = write_attr(job->entry, "inblob", inblob, sizeof(inblob));
 	if (r < 0)
 		return fail(job, r, "cannot write %s/inblob: %s", job->entry, strerror(-r));
-	uint8_t *report;
+	uint8_t *report, *aux = NULL;
 	ssize_t n = read_attr(job->entry, "outblob", &report, OUTBLOB_MAX);
 	if (n < 0)
 		return fail(job, (int)n, "cannot read %s/outblob: %s", job->entry, strerror((int)-n));
-	if (n == 0 || check_generation(job) < 0) {
-		free(report);
-		return n == 0 ? fail(job, -ENODATA, "empty outblob in %s", job->entry) : -1;
-	}
-	r = wrap_evidence(job, report, n);
+	ssize_t aux_len = n == 0 ? fail(job, -ENODATA, "empty outblob in %s", job->entry) : read_auxblob(job, &aux);
+	r = aux_len < 0 || check_generation(job) < 0 ? -1 : wrap_evidence(job, report, n, aux, aux_len);
 	free(report);
+	free(aux);
 	return r;
 }
 

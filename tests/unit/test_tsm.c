@@ -5,6 +5,7 @@
  * inblob bumps generation, reading outblob returns the report, rmdir removes the entry.
  * Needs root and /dev/fuse.
  */
+#include "attest/snp_evidence.h"
 #include "attest/tsm.h"
 #include "common/loop.h"
 #include "tests/unit/test.h"
@@ -22,8 +23,9 @@
 
 /* ---- the fake kernel ---- */
 
-enum attr { A_DIR, A_PROVIDER, A_GENERATION, A_INBLOB, A_OUTBLOB, A_COUNT };
-static const char *const attr_names[A_COUNT] = { "", "provider", "generation", "inblob", "outblob" };
+enum attr { A_DIR, A_PROVIDER, A_GENERATION, A_INBLOB, A_OUTBLOB, A_AUXBLOB, A_COUNT };
+static const char *const attr_names[A_COUNT] = { "", "provider", "generation", "inblob", "outblob", "auxblob" };
+#define CONTENT_MAX 2048
 
 #define MAX_ENTRIES 16
 #define NODE(entry, attr) (100 + (uint64_t)(entry) * 10 + (attr))
@@ -43,6 +45,7 @@ static struct fake {
 	pthread_mutex_t lock;
 	const char *provider;  /* what the provider attribute reads */
 	int racing_writer;      /* another writer bumps generation too */
+	int bad_cert_table;     /* auxblob without its terminating entry */
 	int stall_outblob;      /* hold the outblob read until released */
 	uint64_t stalled_unique;
 	struct entry entries[MAX_ENTRIES];
@@ -51,7 +54,7 @@ static struct fake {
 
 static void reply(uint64_t unique, int error, const void *data, size_t len)
 {
-	uint8_t buf[8192];
+	uint8_t buf[sizeof(struct fuse_out_header) + CONTENT_MAX];
 	struct fuse_out_header *h = (struct fuse_out_header *)buf;
 	h->len = sizeof(*h) + len;
 	h->error = error;
@@ -62,9 +65,58 @@ static void reply(uint64_t unique, int error, const void *data, size_t len)
 		perror("fuse reply");
 }
 
-/* The report for an inblob: a recognisable header, then the inblob (as a TD quote carries it). */
+/* A real SNP report: Trustee deps/verifier/test_data/snp/test-vlek-report.bin (VMPL 1, VLEK-signed). */
+static const char *const snp_report_hex =
+	"030000000000000000000300000000000000000000000000000000000000000000000000000000000000000000000000"
+	"010000000100000004000000000018dc27000000000000000400000000000000819770b7e6ea6df8dd8fd4dd146b073c"
+	"0bf4f3ce5b0977ecac486e3a05ed1bd54e2a7ac1f5d1ca02e7d7d5ef9f73b8574fd9359e3a480d741a4478e8a7bc27ca"
+	"8922ebbdd00ec2c541f36a6e7a82a8773a7accb451ed67bc94e740dbe92c93c4e8c9af857f5ceeb5a493df2a570d7bf0"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000062e04fba700afd93b3a0cc0649b633ee"
+	"36587fa8a8c2eb5d9b7cd7bc5f4bb057ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+	"04000000000018d919010100000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"04000000000018db1d3701001d37010004000000000018db000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"bc5688f13b2d3df6fef925555ceacf9fe31dc94c5eb4014e07fa2bbe2f14ae90213bf0e584416f0fdf9c22ee7c94445f"
+	"000000000000000000000000000000000000000000000000e0fb397a86fad16bc2bc91f1e73e4140b78a3a89b9bb1c11"
+	"b94bdb3753f9cd5d26cfce131c56f418e14ac2e6cd0bc4c2000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+	"0000000000000000000000000000000000000000000000000000000000000000";
+
+/* The SEV certificate table: a VLEK entry, an entry of a type nobody reads, the terminator. */
+static size_t cert_table(uint8_t *out)
+{
+	static const char *const guids[] = { "a8074bc2a25a483eaae639c045a0b8a1", "11111111222233334444555555555555" };
+	memset(out, 0, 4 * 24);
+	for (int i = 0; i < 2; i++) {
+		test_unhex(guids[i], out + 24 * i, 16);
+		out[24 * i + 16] = 3 * 24 + 4 * i; /* offset, little-endian */
+		out[24 * i + 20] = 4;              /* length */
+	}
+	memcpy(out + 3 * 24, "CERTXXXX", 8);
+	if (fake.bad_cert_table)
+		out[2 * 24] = 0xee; /* the terminator overwritten */
+	return 3 * 24 + 8;
+}
+
+/* The report for an inblob: the report data field carries the inblob, as the firmware's does. */
 static size_t report_for(const struct entry *e, uint8_t *out)
 {
+	if (!strcmp(fake.provider, "sev_guest")) {
+		test_unhex(snp_report_hex, out, SNP_REPORT_LEN);
+		memcpy(out + SNP_REPORT_DATA_OFFSET, e->inblob, e->inblob_len);
+		return SNP_REPORT_LEN;
+	}
 	memcpy(out, "REPORT:", 7);
 	memcpy(out + 7, e->inblob, e->inblob_len);
 	return 7 + e->inblob_len;
@@ -79,6 +131,8 @@ static size_t attr_content(const struct entry *e, enum attr a, uint8_t *out)
 		return sprintf((char *)out, "%u\n", e->generation);
 	case A_OUTBLOB:
 		return report_for(e, out);
+	case A_AUXBLOB:
+		return strcmp(fake.provider, "sev_guest") ? 0 : cert_table(out);
 	default:
 		return 0;
 	}
@@ -94,7 +148,7 @@ static void fill_attr(struct fuse_attr *attr, uint64_t node)
 		attr->nlink = 2;
 		return;
 	}
-	uint8_t tmp[256];
+	uint8_t tmp[CONTENT_MAX];
 	struct entry *e = &fake.entries[(node - 100) / 10];
 	enum attr a = node % 10;
 	attr->mode = S_IFREG | (a == A_INBLOB ? 0200 : 0444);
@@ -159,7 +213,7 @@ static void on_read(const struct fuse_in_header *in, const struct fuse_read_in *
 		fake.stalled_unique = in->unique;
 		return;
 	}
-	uint8_t content[256];
+	uint8_t content[CONTENT_MAX];
 	size_t len = attr_content(e, a, content);
 	size_t off = r->offset < len ? r->offset : len;
 	size_t n = len - off < r->size ? len - off : r->size;
@@ -391,9 +445,76 @@ TEST(unknown_provider_refused)
 	CHECK(g.calls == 1 && g.error != 0);
 	CHECK(strstr(g.message, "configfs-tsm: unknown provider 'foo_guest'") != NULL);
 	CHECK(rmdirs_reach(before + 1));
+	fake.provider = "tdx_guest";
+}
+
+static int numbers_are(const cJSON *array, const int *expected, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const cJSON *v = cJSON_GetArrayItem(array, i);
+		if (!cJSON_IsNumber(v) || v->valueint != expected[i])
+			return 0;
+	}
+	return 1;
+}
+
+static int object_is(const cJSON *obj, const char *json)
+{
+	cJSON *expected = cJSON_Parse(json);
+	int same = cJSON_Compare(obj, expected, 1);
+	cJSON_Delete(expected);
+	return same;
+}
+
+TEST(snp_report_and_certs_as_the_attester_writes_them)
+{
 	fake.provider = "sev_guest";
+	struct got g;
 	get_evidence(runtime_data, sizeof(runtime_data), 10 * NSEC_PER_SEC, &g);
-	CHECK(g.calls == 1 && g.error != 0 && strstr(g.message, "provider sev_guest"));
+	CHECK(g.calls == 1 && g.error == 0 && !strcmp(g.tee, "snp"));
+	cJSON *ev = g.evidence ? cJSON_Parse(g.evidence) : NULL;
+	cJSON *r = cJSON_GetObjectItem(ev, "attestation_report");
+	/* Field names and order of real AA evidence (Trustee attestation-service/tests/e2e/evidence.json). */
+	static const char *const order[] = {
+		"version", "guest_svn", "policy", "family_id", "image_id", "vmpl", "sig_algo", "current_tcb",
+		"plat_info", "key_info", "report_data", "measurement", "host_data", "id_key_digest",
+		"author_key_digest", "report_id", "report_id_ma", "reported_tcb", "cpuid_fam_id", "cpuid_mod_id",
+		"cpuid_step", "chip_id", "committed_tcb", "current", "committed", "launch_tcb", "signature",
+	};
+	const cJSON *f = r ? r->child : NULL;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++, f = f ? f->next : NULL)
+		CHECK(f && !strcmp(f->string, order[i]));
+	CHECK(f == NULL);
+	/* Values of the report, read independently from its bytes. */
+	CHECK(cJSON_GetObjectItem(r, "version") && cJSON_GetObjectItem(r, "version")->valueint == 3);
+	CHECK(cJSON_GetObjectItem(r, "vmpl") && cJSON_GetObjectItem(r, "vmpl")->valueint == 1);
+	CHECK(cJSON_GetObjectItem(r, "policy") && cJSON_GetObjectItem(r, "policy")->valuedouble == 196608);
+	CHECK(cJSON_GetObjectItem(r, "plat_info") && cJSON_GetObjectItem(r, "plat_info")->valueint == 39);
+	CHECK(cJSON_GetObjectItem(r, "key_info") && cJSON_GetObjectItem(r, "key_info")->valueint == 4);
+	CHECK(object_is(cJSON_GetObjectItem(r, "current_tcb"),
+			"{\"fmc\":null,\"bootloader\":4,\"tee\":0,\"snp\":24,\"microcode\":220}"));
+	CHECK(object_is(cJSON_GetObjectItem(r, "current"), "{\"major\":1,\"minor\":55,\"build\":29}"));
+	CHECK(cJSON_GetObjectItem(r, "cpuid_fam_id") && cJSON_GetObjectItem(r, "cpuid_fam_id")->valueint == 25);
+	CHECK(numbers_are(cJSON_GetObjectItem(r, "measurement"), (const int[]){ 137, 34, 235, 189 }, 4));
+	cJSON *sig = cJSON_GetObjectItem(r, "signature");
+	CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(sig, "r")) == 72);
+	CHECK(numbers_are(cJSON_GetObjectItem(sig, "r"), (const int[]){ 188, 86, 136, 241 }, 4));
+	CHECK(numbers_are(cJSON_GetObjectItem(sig, "s"), (const int[]){ 224, 251, 57, 122 }, 4));
+	/* The report data is the runtime data, zero-padded to 64. */
+	int rd[64] = { 0 };
+	for (size_t i = 0; i < sizeof(runtime_data); i++)
+		rd[i] = runtime_data[i];
+	CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(r, "report_data")) == 64);
+	CHECK(numbers_are(cJSON_GetObjectItem(r, "report_data"), rd, 64));
+	/* The certificate of a known type, named; the other left out. */
+	CHECK(object_is(cJSON_GetObjectItem(ev, "cert_chain"), "[{\"cert_type\":\"VLEK\",\"data\":[67,69,82,84]}]"));
+	cJSON_Delete(ev);
+	free(g.evidence);
+
+	fake.bad_cert_table = 1;
+	get_evidence(runtime_data, sizeof(runtime_data), 10 * NSEC_PER_SEC, &g);
+	CHECK(g.calls == 1 && g.error != 0 && strstr(g.message, "no terminating entry"));
+	fake.bad_cert_table = 0;
 	fake.provider = "tdx_guest";
 }
 
@@ -457,6 +578,7 @@ int main(void)
 	RUN(tdx_report_wrapped_as_trustee_expects);
 	RUN(cca_token_as_byte_array);
 	RUN(unknown_provider_refused);
+	RUN(snp_report_and_certs_as_the_attester_writes_them);
 	RUN(generation_race_detected);
 	RUN(inblob_size_refused);
 	RUN(stalled_report_hits_deadline);
