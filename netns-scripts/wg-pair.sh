@@ -10,6 +10,7 @@
 #   pair_exec SIDE CMD...      run CMD in SIDE's namespace
 #   pair_wg SIDE ARGS...       run `wg ARGS` there
 #   pair_handshake SIDE        SIDE's latest handshake time with its peer (0 = never)
+#   pair_wait_next_second T    sleep until the clock is past second T (handshake times are seconds)
 #   pair_stat SIDE COUNTER     a counter from `tng-wg stats` (tng sides only)
 #   pair_daemon_pid SIDE       the daemon's PID
 #   pair_teardown              end both daemons and delete the namespaces, for a fresh pair_new
@@ -131,6 +132,9 @@ pair_daemon_pid() {
 pair_handshake() {
 	pair_wg "$1" show "${PAIR_IF[$1]}" latest-handshakes | awk '{ print $2; exit }'
 }
+
+# Waits until the wall clock has left second $1, so that a new handshake shows a later time.
+pair_wait_next_second() { while [ "$(date +%s)" -le "$1" ]; do sleep 0.1; done; }
 
 pair_stat() {
 	pair_exec "$1" "$TNGWG" stats "${PAIR_IF[$1]}" | awk -F= -v k="$2" '$1 == k { print $2; found = 1 } END { exit !found }'

@@ -19,9 +19,6 @@ transfer_total() { # SIDE: rx + tx bytes with the peer
 	pair_wg "$1" show "${PAIR_IF[$1]}" transfer | awk '{ print $2 + $3; exit }'
 }
 
-# Waits until the wall clock has left second $1, so a new handshake gets a different time.
-wait_next_second() { while [ "$(date +%s)" -le "$1" ]; do sleep 0.1; done; }
-
 interop_case() {
 	local impl_a=$1 impl_b=$2 init=$3
 	local resp t="${1}-${2}-init-${3}"
@@ -62,7 +59,7 @@ interop_case() {
 	pair_transfer_start "$init" "$resp" "$dst" "$PAYLOAD"
 	local rekeyed=""
 	wait_for 60 sh -c "test \$(stat -c %s '$PAIR_TRANSFER_OUT' 2>/dev/null || echo 0) -gt 4194304"
-	wait_next_second "$hs0"
+	pair_wait_next_second "$hs0"
 	for side in a b; do
 		if [ "${PAIR_IMPL[$side]}" = tng ]; then
 			kill -USR1 "$(pair_daemon_pid "$side")" && rekeyed="$rekeyed $side"
