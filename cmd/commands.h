@@ -10,5 +10,8 @@ int cmd_probe(int argc, char **argv);
 int cmd_userspace(int argc, char **argv);
 int cmd_userspace_compat(int argc, char **argv); /* run as tng-wg-userspace */
 int cmd_stats(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+int cmd_show(int argc, char **argv);
 
 #endif

@@ -13,6 +13,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "up", cmd_up, "bring this node up from a TNG config: up [-d] NODE.json" },
+	{ "down", cmd_down, "stop the node and remove what it installed: down NODE.json" },
+	{ "show", cmd_show, "peers, attestation state, handshakes, bytes: show [--json] [IFACE]" },
 	{ "version", cmd_version, "print the version" },
 	{ "check", cmd_check, "validate a config and say exactly what is wrong" },
 	{ "evidence", cmd_evidence, "get this node's attestation evidence from the AA or configfs-tsm" },

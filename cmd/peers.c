@@ -1,0 +1,699 @@
+#include "cmd/peers.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "handshake/transport.h"
+
+#define MAX_NODE_PEERS 4096
+#define MAX_HELD_PACKETS 64
+#define MAX_HELD_BYTES (256 * 1024)
+#define RETRY_BACKOFF_MAX_S 16
+
+enum node_peer_state {
+	NODE_PEER_IDLE,      /* known, no tunnel, nothing in progress */
+	NODE_PEER_ATTESTING, /* first attested handshake in progress */
+	NODE_PEER_UP,        /* installed in the WireGuard device */
+	NODE_PEER_FAILED,    /* the last attempt failed; retried after a backoff */
+};
+
+static const char *state_name(enum node_peer_state s)
+{
+	static const char *names[] = { "idle", "attesting", "up", "failed" };
+	return names[s];
+}
+
+struct held_packet {
+	struct held_packet *next;
+	size_t len;
+	uint8_t data[];
+};
+
+struct node_peer {
+	struct peers *owner;
+	struct node_peer *next;
+	uint32_t addr; /* IPv4, network order */
+	enum node_peer_state state;
+	bool is_static;
+	struct hs_conn *outgoing; /* our attested handshake in progress, if any */
+	struct peer *wg;          /* installed WireGuard peer */
+	/* held packets, released on install */
+	struct held_packet *held_head, *held_tail;
+	size_t held_count, held_bytes;
+	uint64_t held_dropped;
+	struct loop_timer hold_timer;
+	/* retries */
+	unsigned failures;
+	uint64_t retry_at_ns;
+	struct loop_timer retry_timer;
+	struct loop_timer reattest_timer;
+	struct loop_timer kick_timer; /* starts the WireGuard handshake if the peer's did not come */
+	bool kick_always;
+	/* what the operator sees */
+	char tee[32];
+	char policy_ids[256];
+	int64_t token_exp;
+	time_t attested_at;
+	unsigned attestations;
+	char last_error[512];
+	time_t last_error_at;
+	bool peer_attested;
+};
+
+/* Per attested handshake: the conn's owner data, whichever side started it. */
+struct conn_ctx {
+	struct peers *owner;
+	struct conn_ctx *next, *prev; /* the owner's list, to cancel everything at shutdown */
+	struct attestation_op *op;
+	bool outgoing;
+	uint32_t addr;
+};
+
+struct peers {
+	struct loop *loop;
+	struct device *dev;
+	struct attestation *att;
+	const struct node_config *cfg;
+	struct hs_transport *hs;
+	struct node_peer *list;
+	size_t count;
+	struct conn_ctx *conns;
+};
+
+static void addr_text(uint32_t addr, char *buf, size_t len)
+{
+	struct in_addr a = { .s_addr = addr };
+	inet_ntop(AF_INET, &a, buf, (socklen_t)len);
+}
+
+static uint32_t sockaddr_ipv4(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			uint32_t v4;
+			memcpy(&v4, &a6->s6_addr[12], 4);
+			return v4;
+		}
+	}
+	return 0;
+}
+
+/* ---- held packets ---- */
+
+static void held_drop_all(struct node_peer *np)
+{
+	while (np->held_head) {
+		struct held_packet *h = np->held_head;
+		np->held_head = h->next;
+		free(h);
+		np->held_dropped++;
+	}
+	np->held_tail = NULL;
+	np->held_count = np->held_bytes = 0;
+	loop_timer_cancel(np->owner->loop, &np->hold_timer);
+}
+
+static void held_release(struct node_peer *np)
+{
+	while (np->held_head) {
+		struct held_packet *h = np->held_head;
+		np->held_head = h->next;
+		device_send_packet(np->owner->dev, h->data, h->len);
+		free(h);
+	}
+	np->held_tail = NULL;
+	np->held_count = np->held_bytes = 0;
+	loop_timer_cancel(np->owner->loop, &np->hold_timer);
+}
+
+static void on_hold_expired(void *ctx)
+{
+	struct node_peer *np = ctx;
+	held_drop_all(np);
+}
+
+static void held_push(struct node_peer *np, const uint8_t *pkt, size_t len)
+{
+	if (np->held_count >= MAX_HELD_PACKETS || np->held_bytes + len > MAX_HELD_BYTES) {
+		np->held_dropped++;
+		return;
+	}
+	struct held_packet *h = malloc(sizeof(*h) + len);
+	if (!h) {
+		np->held_dropped++;
+		return;
+	}
+	h->next = NULL;
+	h->len = len;
+	memcpy(h->data, pkt, len);
+	if (np->held_tail)
+		np->held_tail->next = h;
+	else
+		np->held_head = h;
+	np->held_tail = h;
+	np->held_count++;
+	np->held_bytes += len;
+	/* Held packets never outlive one handshake attempt: fail closed, and stale data is useless. */
+	if (!loop_timer_armed(&np->hold_timer))
+		loop_timer_arm_in(np->owner->loop, &np->hold_timer,
+				  ((uint64_t)np->owner->cfg->overlay.handshake_timeout_s + 1) * NSEC_PER_SEC);
+}
+
+/* ---- the peer table ---- */
+
+static void on_retry_timer(void *ctx);
+static void on_reattest_timer(void *ctx);
+static void on_kick_timer(void *ctx);
+
+static struct node_peer *peer_find(struct peers *p, uint32_t addr)
+{
+	for (struct node_peer *np = p->list; np; np = np->next)
+		if (np->addr == addr)
+			return np;
+	return NULL;
+}
+
+static struct node_peer *peer_find_or_add(struct peers *p, uint32_t addr)
+{
+	struct node_peer *np = peer_find(p, addr);
+	if (np || p->count >= MAX_NODE_PEERS)
+		return np;
+	np = calloc(1, sizeof(*np));
+	if (!np)
+		return NULL;
+	np->owner = p;
+	np->addr = addr;
+	loop_timer_init(&np->hold_timer, on_hold_expired, np);
+	loop_timer_init(&np->retry_timer, on_retry_timer, np);
+	loop_timer_init(&np->reattest_timer, on_reattest_timer, np);
+	loop_timer_init(&np->kick_timer, on_kick_timer, np);
+	np->next = p->list;
+	p->list = np;
+	p->count++;
+	return np;
+}
+
+static void record_error(struct node_peer *np, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void record_error(struct node_peer *np, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(np->last_error, sizeof(np->last_error), fmt, ap);
+	va_end(ap);
+	np->last_error_at = time(NULL);
+	char a[INET_ADDRSTRLEN];
+	addr_text(np->addr, a, sizeof(a));
+	log_warn("peer", "%s: %s", a, np->last_error);
+}
+
+static void uninstall(struct node_peer *np)
+{
+	if (np->wg) {
+		device_remove_peer(np->owner->dev, np->wg);
+		np->wg = NULL;
+	}
+	loop_timer_cancel(np->owner->loop, &np->reattest_timer);
+	loop_timer_cancel(np->owner->loop, &np->kick_timer);
+}
+
+static uint64_t backoff_ns(unsigned failures)
+{
+	unsigned s = failures >= 5 ? RETRY_BACKOFF_MAX_S : 1u << (failures ? failures - 1 : 0);
+	return (uint64_t)(s > RETRY_BACKOFF_MAX_S ? RETRY_BACKOFF_MAX_S : s) * NSEC_PER_SEC;
+}
+
+/* The owner data of conn c, made on first use (an incoming conn is first seen in a callback). */
+static struct conn_ctx *conn_ctx_of(struct peers *p, struct hs_conn *c)
+{
+	struct conn_ctx *cc = hs_conn_owner_data(c);
+	if (cc)
+		return cc;
+	cc = calloc(1, sizeof(*cc));
+	if (!cc)
+		return NULL;
+	cc->owner = p;
+	cc->next = p->conns;
+	if (p->conns)
+		p->conns->prev = cc;
+	p->conns = cc;
+	hs_conn_set_owner_data(c, cc);
+	return cc;
+}
+
+static void start_handshake(struct node_peer *np)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = np->addr };
+	struct hs_conn *c = hs_transport_connect(np->owner->hs, (struct sockaddr *)&sin);
+	struct conn_ctx *cc = c ? conn_ctx_of(np->owner, c) : NULL;
+	if (!cc) {
+		record_error(np, "cannot start an attested handshake: out of resources");
+		return;
+	}
+	cc->outgoing = true;
+	cc->addr = np->addr;
+	np->outgoing = c;
+	if (np->state != NODE_PEER_UP)
+		np->state = NODE_PEER_ATTESTING;
+	char a[INET_ADDRSTRLEN];
+	addr_text(np->addr, a, sizeof(a));
+	log_info("peer", "%s: attested handshake started%s", a, np->state == NODE_PEER_UP ? " (re-attestation)" : "");
+}
+
+static void on_retry_timer(void *ctx)
+{
+	struct node_peer *np = ctx;
+	if (!np->outgoing && np->state != NODE_PEER_UP)
+		start_handshake(np);
+}
+
+static void on_reattest_timer(void *ctx)
+{
+	struct node_peer *np = ctx;
+	if (np->state == NODE_PEER_UP && !np->outgoing)
+		start_handshake(np);
+}
+
+static void on_kick_timer(void *ctx)
+{
+	struct node_peer *np = ctx;
+	struct peer_stats st;
+	if (!np->wg)
+		return;
+	peer_get_stats(np->wg, &st);
+	if (np->kick_always || st.last_handshake_sec == 0)
+		peer_initiate_handshake(np->wg);
+}
+
+static void schedule_reattest(struct node_peer *np)
+{
+	uint64_t interval = (uint64_t)np->owner->cfg->overlay.reattest_interval_s * NSEC_PER_SEC;
+	/* Up to a tenth of jitter keeps two peers from re-attesting each other at the same moment. */
+	uint64_t jitter = interval / 10 ? randombytes_uniform((uint32_t)(interval / 10 / NSEC_PER_MSEC + 1)) * NSEC_PER_MSEC : 0;
+	loop_timer_arm_in(np->owner->loop, &np->reattest_timer, interval - jitter);
+}
+
+/* ---- outcomes ---- */
+
+static void install(struct node_peer *np, const struct hs_result *r)
+{
+	struct peers *p = np->owner;
+	uint8_t current[WG_KEY_LEN];
+	if (np->wg) {
+		peer_public_key(np->wg, current);
+		if (sodium_memcmp(current, r->peer_wg_public_key, WG_KEY_LEN) != 0)
+			uninstall(np); /* the node restarted with a new tunnel key */
+	}
+	bool fresh = !np->wg;
+	if (fresh) {
+		np->wg = device_add_peer(p->dev, r->peer_wg_public_key);
+		if (!np->wg) {
+			record_error(np, "the peer presented this node's own WireGuard key");
+			np->state = NODE_PEER_FAILED;
+			held_drop_all(np);
+			return;
+		}
+	}
+	peer_set_preshared_key(np->wg, r->psk);
+	union endpoint_addr ep = { .in4 = { .sin_family = AF_INET, .sin_port = htons(r->peer_wg_port),
+					    .sin_addr.s_addr = np->addr } };
+	peer_set_endpoint(np->wg, &ep);
+	if (fresh) {
+		peer_clear_allowed_ips(np->wg);
+		peer_add_allowed_ip(np->wg, AF_INET, &np->addr, 32);
+	}
+	/*
+	 * One side starts the WireGuard handshake, since two crossing initiations cost a retransmit:
+	 * the attested initiator at once on a new tunnel; the other only if none has arrived a
+	 * second later (its peer's initiation was dropped because it came before this install).
+	 * After a re-attestation the initiator rekeys under the new PSK a second later, once the
+	 * peer has surely installed it too.
+	 */
+	bool again = np->state == NODE_PEER_UP && !fresh;
+	np->kick_always = again;
+	if (r->we_initiated && !again)
+		peer_initiate_handshake(np->wg);
+	else if (r->we_initiated || !again)
+		loop_timer_arm_in(p->loop, &np->kick_timer, NSEC_PER_SEC);
+	np->state = NODE_PEER_UP;
+	np->failures = 0;
+	np->attestations++;
+	np->attested_at = time(NULL);
+	np->peer_attested = r->peer_attested;
+	np->last_error[0] = '\0';
+	schedule_reattest(np);
+	held_release(np);
+}
+
+static void on_failure(struct node_peer *np, enum hs_reason reason, bool by_peer, const char *detail)
+{
+	bool was_up = np->state == NODE_PEER_UP;
+	record_error(np, "%s%s%s%s%s", was_up ? "re-attestation failed: " : "", hs_reason_name(reason),
+		     by_peer ? " (reported by the peer)" : "", detail && *detail ? ": " : "",
+		     detail ? detail : "");
+	if (was_up) {
+		char a[INET_ADDRSTRLEN];
+		addr_text(np->addr, a, sizeof(a));
+		log_warn("peer", "%s: removed from the overlay; its flows are cut", a);
+	}
+	uninstall(np);
+	held_drop_all(np);
+	np->state = NODE_PEER_FAILED;
+	np->failures++;
+	np->retry_at_ns = loop_now_ns() + backoff_ns(np->failures);
+	if (np->is_static)
+		loop_timer_arm_at(np->owner->loop, &np->retry_timer, np->retry_at_ns);
+}
+
+/* ---- transport callbacks ---- */
+
+static void conn_ctx_free(struct conn_ctx *cc)
+{
+	struct peers *p = cc->owner;
+	if (cc->prev)
+		cc->prev->next = cc->next;
+	else
+		p->conns = cc->next;
+	if (cc->next)
+		cc->next->prev = cc->prev;
+	attestation_op_cancel(cc->op);
+	free(cc);
+}
+
+static void conn_ctx_release(struct hs_conn *c)
+{
+	struct conn_ctx *cc = hs_conn_owner_data(c);
+	if (!cc)
+		return;
+	hs_conn_set_owner_data(c, NULL);
+	conn_ctx_free(cc);
+}
+
+static void on_own_evidence(void *ctx, const struct own_evidence *e)
+{
+	struct hs_conn *c = ctx;
+	struct conn_ctx *cc = hs_conn_owner_data(c);
+	if (cc)
+		cc->op = NULL;
+	if (e->error) {
+		log_warn("attest", "own evidence unavailable: %s", e->message ? e->message : "unknown error");
+		hs_conn_evidence_failed(c, e->message ? e->message : "evidence unavailable");
+		return;
+	}
+	hs_conn_provide_evidence(c, e->tee, e->evidence, e->evidence_len, e->additional, e->additional_len);
+}
+
+static void hs_need_evidence(void *ctx, struct hs_conn *c, const char *runtime_data_json)
+{
+	struct peers *p = ctx;
+	struct conn_ctx *cc = conn_ctx_of(p, c);
+	if (!cc) {
+		hs_conn_evidence_failed(c, "out of memory");
+		return;
+	}
+	cc->op = attestation_get_evidence(p->att, runtime_data_json, on_own_evidence, c);
+}
+
+static void on_peer_verdict(void *ctx, const struct peer_verdict *v)
+{
+	struct hs_conn *c = ctx;
+	struct conn_ctx *cc = hs_conn_owner_data(c);
+	if (cc) {
+		cc->op = NULL;
+		struct node_peer *np = peer_find(cc->owner, cc->addr);
+		if (np && v->accepted) {
+			snprintf(np->tee, sizeof(np->tee), "%s", v->tee ? v->tee : "");
+			snprintf(np->policy_ids, sizeof(np->policy_ids), "%s", v->policy_ids ? v->policy_ids : "");
+			np->token_exp = v->token_exp;
+		}
+	}
+	if (v->accepted)
+		hs_conn_provide_verdict(c, true, HS_OK, NULL);
+	else
+		hs_conn_provide_verdict(c, false,
+					v->verifier_unavailable ? HS_VERIFIER_UNAVAILABLE : HS_VERIFICATION_FAILED,
+					v->detail);
+}
+
+static void hs_need_verification(void *ctx, struct hs_conn *c, const struct sockaddr *peer, const char *tee,
+				 const uint8_t *evidence, size_t len, const uint8_t *additional,
+				 size_t additional_len, const char *expected_runtime_data_json)
+{
+	struct peers *p = ctx;
+	struct conn_ctx *cc = conn_ctx_of(p, c);
+	if (!cc) {
+		hs_conn_provide_verdict(c, false, HS_VERIFIER_UNAVAILABLE, "out of memory");
+		return;
+	}
+	cc->addr = sockaddr_ipv4(peer);
+	peer_find_or_add(p, cc->addr);
+	cc->op = attestation_verify_peer(p->att, tee, evidence, len, additional, additional_len,
+					 expected_runtime_data_json, on_peer_verdict, c);
+}
+
+static void hs_done(void *ctx, struct hs_conn *c, const struct sockaddr *peer, const struct hs_result *r)
+{
+	struct peers *p = ctx;
+	uint32_t addr = sockaddr_ipv4(peer);
+	conn_ctx_release(c);
+	struct node_peer *np = addr ? peer_find_or_add(p, addr) : NULL;
+	if (!np)
+		return;
+	if (np->outgoing == c)
+		np->outgoing = NULL;
+	char a[INET_ADDRSTRLEN];
+	addr_text(addr, a, sizeof(a));
+	bool again = np->state == NODE_PEER_UP;
+	install(np, r);
+	log_info("peer", "%s: %s (%s; peer %s%s%s%s; WireGuard port %u)", a,
+		 again ? "attested again, pre-shared key rotated" : "attested, tunnel installed",
+		 r->we_initiated ? "we initiated" : "it initiated",
+		 r->peer_attested ? "verified as " : "not verified (not required)",
+		 r->peer_attested ? np->tee : "", r->peer_attested && np->policy_ids[0] ? " under " : "",
+		 r->peer_attested ? np->policy_ids : "", r->peer_wg_port);
+}
+
+static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer, enum hs_reason reason,
+		      bool reported_by_peer, const char *detail, bool we_initiated)
+{
+	struct peers *p = ctx;
+	uint32_t addr = peer ? sockaddr_ipv4(peer) : 0;
+	conn_ctx_release(c);
+	struct node_peer *np = addr ? peer_find(p, addr) : NULL;
+	if (np && np->outgoing == c)
+		np->outgoing = NULL;
+	if (reason == HS_SUPERSEDED) {
+		/* The peer's own handshake to us won the tie: its outcome decides. */
+		return;
+	}
+	if (!np) {
+		char a[INET_ADDRSTRLEN];
+		addr_text(addr, a, sizeof(a));
+		log_info("peer", "%s: incoming attested handshake failed: %s%s%s", a, hs_reason_name(reason),
+			 detail && *detail ? ": " : "", detail ? detail : "");
+		return;
+	}
+	/* A failed incoming attempt must not tear down a tunnel we have while our own attempt runs. */
+	if (!we_initiated && np->outgoing)
+		return;
+	on_failure(np, reason, reported_by_peer, detail);
+}
+
+/* ---- device hooks ---- */
+
+static void on_unrouted(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct peers *p = ctx;
+	if (len < 20 || (pkt[0] >> 4) != 4)
+		return; /* the steering rules only capture IPv4, as TNG does */
+	uint32_t dst;
+	memcpy(&dst, pkt + 16, 4);
+	uint32_t host = ntohl(dst);
+	if (IN_MULTICAST(host) || host == INADDR_BROADCAST || host == INADDR_ANY)
+		return;
+	struct node_peer *np = peer_find_or_add(p, dst);
+	if (!np)
+		return;
+	held_push(np, pkt, len);
+	if (np->outgoing || np->state == NODE_PEER_UP)
+		return;
+	if (np->state == NODE_PEER_FAILED && loop_now_ns() < np->retry_at_ns) {
+		held_drop_all(np); /* fail closed until the backoff has passed */
+		return;
+	}
+	start_handshake(np);
+}
+
+static struct node_peer *peer_by_wg(struct peers *p, struct peer *wg)
+{
+	for (struct node_peer *np = p->list; np; np = np->next)
+		if (np->wg == wg)
+			return np;
+	return NULL;
+}
+
+static void on_wg_event(void *ctx, struct peer *wg, enum peer_event event)
+{
+	struct peers *p = ctx;
+	struct node_peer *np = peer_by_wg(p, wg);
+	if (!np)
+		return;
+	char a[INET_ADDRSTRLEN];
+	addr_text(np->addr, a, sizeof(a));
+	switch (event) {
+	case PEER_EVENT_HANDSHAKE_COMPLETE:
+		log_debug("peer", "%s: WireGuard session keyed", a);
+		break;
+	case PEER_EVENT_HANDSHAKE_GAVE_UP:
+		/* The peer stopped answering (gone or restarted with a new key): attest it again. */
+		record_error(np, "WireGuard handshake gave up; the peer is attested again on demand");
+		uninstall(np);
+		np->state = NODE_PEER_IDLE;
+		if (np->is_static)
+			start_handshake(np);
+		break;
+	case PEER_EVENT_KEYS_ZEROED:
+		break;
+	}
+}
+
+/* ---- lifecycle and status ---- */
+
+struct peers *peers_new(struct loop *loop, struct device *dev, struct attestation *att,
+			const struct node_config *cfg, char *err, size_t errlen)
+{
+	struct peers *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->loop = loop;
+	p->dev = dev;
+	p->att = att;
+	p->cfg = cfg;
+	struct hs_local local = {
+		.wg_port = cfg->overlay.port,
+		.will_attest = attestation_attests(att),
+		.requires_peer_evidence = attestation_verifies(att),
+	};
+	device_get_public_key(dev, local.wg_public_key);
+	struct hs_transport_config tc = {
+		.port = cfg->overlay.port,
+		.so_mark = cfg->bypass_mark,
+		.deadline_ns = (uint64_t)cfg->overlay.handshake_timeout_s * NSEC_PER_SEC,
+	};
+	static const struct hs_transport_ops ops = {
+		.need_evidence = hs_need_evidence,
+		.need_verification = hs_need_verification,
+		.done = hs_done,
+		.failed = hs_failed,
+	};
+	p->hs = hs_transport_new(loop, &tc, &local, &ops, p, err, errlen);
+	if (!p->hs) {
+		free(p);
+		return NULL;
+	}
+	device_set_unrouted_handler(dev, on_unrouted, p);
+	device_set_peer_event_handler(dev, on_wg_event, p);
+	return p;
+}
+
+void peers_connect_static(struct peers *p)
+{
+	for (size_t i = 0; i < p->cfg->overlay.n_peers; i++) {
+		struct node_peer *np = peer_find_or_add(p, p->cfg->overlay.peers[i]);
+		if (!np)
+			continue;
+		np->is_static = true;
+		if (!np->outgoing && np->state != NODE_PEER_UP)
+			start_handshake(np);
+	}
+}
+
+void peers_free(struct peers *p)
+{
+	if (!p)
+		return;
+	device_set_unrouted_handler(p->dev, NULL, NULL);
+	device_set_peer_event_handler(p->dev, NULL, NULL);
+	/* Freeing the transport closes every conn without callbacks: release their contexts first. */
+	while (p->conns)
+		conn_ctx_free(p->conns);
+	hs_transport_free(p->hs);
+	while (p->list) {
+		struct node_peer *np = p->list;
+		p->list = np->next;
+		uninstall(np);
+		held_drop_all(np);
+		loop_timer_cancel(p->loop, &np->retry_timer);
+		free(np);
+	}
+	free(p);
+}
+
+static void add_time(cJSON *o, const char *key, int64_t t)
+{
+	if (t <= 0) {
+		cJSON_AddNullToObject(o, key);
+		return;
+	}
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+cJSON *peers_status(struct peers *p)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (struct node_peer *np = p->list; np && arr; np = np->next) {
+		cJSON *o = cJSON_CreateObject();
+		char a[INET_ADDRSTRLEN];
+		addr_text(np->addr, a, sizeof(a));
+		cJSON_AddStringToObject(o, "address", a);
+		cJSON_AddStringToObject(o, "state", state_name(np->state));
+		cJSON_AddBoolToObject(o, "static", np->is_static);
+		cJSON_AddBoolToObject(o, "attested", np->peer_attested);
+		cJSON_AddStringToObject(o, "tee", np->tee);
+		cJSON_AddStringToObject(o, "policy_ids", np->policy_ids);
+		add_time(o, "token_expiry", np->token_exp);
+		add_time(o, "attested_at", np->attested_at);
+		cJSON_AddNumberToObject(o, "attestations", np->attestations);
+		cJSON_AddStringToObject(o, "last_error", np->last_error);
+		add_time(o, "last_error_at", np->last_error_at);
+		cJSON_AddNumberToObject(o, "held_packets_dropped", (double)np->held_dropped);
+		if (np->wg) {
+			uint8_t key[WG_KEY_LEN];
+			char b64[sodium_base64_ENCODED_LEN(WG_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];
+			peer_public_key(np->wg, key);
+			sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
+			cJSON_AddStringToObject(o, "public_key", b64);
+			struct peer_stats st;
+			peer_get_stats(np->wg, &st);
+			add_time(o, "latest_handshake", st.last_handshake_sec);
+			cJSON_AddNumberToObject(o, "rx_bytes", (double)st.rx_bytes);
+			cJSON_AddNumberToObject(o, "tx_bytes", (double)st.tx_bytes);
+			union endpoint_addr ep;
+			if (peer_get_endpoint(np->wg, &ep) && ep.sa.sa_family == AF_INET) {
+				char e[INET_ADDRSTRLEN + 8];
+				addr_text(ep.in4.sin_addr.s_addr, e, sizeof(e));
+				snprintf(e + strlen(e), sizeof(e) - strlen(e), ":%u", ntohs(ep.in4.sin_port));
+				cJSON_AddStringToObject(o, "endpoint", e);
+			}
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
