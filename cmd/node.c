@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd/attestation.h"
@@ -130,12 +131,16 @@ struct node *node_start(struct loop *loop, struct node_config *cfg, char *err, s
 	loop_timer_init(&n->stop_timer, on_stop_timer, n);
 	for (size_t i = 0; i < cfg->n_warnings; i++)
 		log_warn("config", "%s", cfg->warnings[i]);
+	if (mkdir(CONTROL_DIR, 0755) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", CONTROL_DIR, strerror(errno));
+		goto fail;
+	}
 	if (device_setup(n, err, errlen) < 0)
 		goto fail;
 	n->att = attestation_new(loop, cfg, err, errlen);
 	if (!n->att)
 		goto fail;
-	n->peers = peers_new(loop, n->dev, n->att, cfg, err, errlen);
+	n->peers = peers_new(loop, n->dev, n->att, cfg, CONTROL_DIR, err, errlen);
 	if (!n->peers)
 		goto fail;
 	if (steering_setup(n, err, errlen) < 0)
@@ -143,7 +148,7 @@ struct node *node_start(struct loop *loop, struct node_config *cfg, char *err, s
 	n->control = control_server_new(loop, device_ifname(n->dev), on_control, n, err, errlen);
 	if (!n->control)
 		goto fail;
-	peers_connect_static(n->peers);
+	peers_connect_initial(n->peers);
 	log_info("node", "%s up: UDP/TCP port %u, MTU %u, %s, %s", device_ifname(n->dev), cfg->overlay.port,
 		 cfg->overlay.mtu, cfg->attest ? "attests" : "does not attest",
 		 cfg->n_verifiers ? "verifies its peers" : "does not verify its peers");

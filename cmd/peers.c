@@ -86,6 +86,7 @@ struct peers {
 	struct node_peer *list;
 	size_t count;
 	struct conn_ctx *conns;
+	char known_path[256]; /* addresses that had a tunnel, one per line */
 };
 
 static void addr_text(uint32_t addr, char *buf, size_t len)
@@ -303,6 +304,40 @@ static void schedule_reattest(struct node_peer *np)
 	loop_timer_arm_in(np->owner->loop, &np->reattest_timer, interval - jitter);
 }
 
+/* ---- peers known across restarts ---- */
+
+static void known_save(struct peers *p)
+{
+	char tmp[sizeof(p->known_path) + 4];
+	snprintf(tmp, sizeof(tmp), "%s.new", p->known_path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	for (struct node_peer *np = p->list; np; np = np->next) {
+		char a[INET_ADDRSTRLEN];
+		addr_text(np->addr, a, sizeof(a));
+		if (np->state == NODE_PEER_UP)
+			fprintf(f, "%s\n", a);
+	}
+	if (fclose(f) == 0)
+		rename(tmp, p->known_path);
+}
+
+static void known_connect(struct peers *p)
+{
+	FILE *f = fopen(p->known_path, "r");
+	char line[64];
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		struct in_addr a;
+		struct node_peer *np = inet_pton(AF_INET, line, &a) == 1 ? peer_find_or_add(p, a.s_addr) : NULL;
+		if (np && !np->outgoing && np->state != NODE_PEER_UP)
+			start_handshake(np);
+	}
+	if (f)
+		fclose(f);
+}
+
 /* ---- outcomes ---- */
 
 static void install(struct node_peer *np, const struct hs_result *r)
@@ -353,6 +388,8 @@ static void install(struct node_peer *np, const struct hs_result *r)
 	np->last_error[0] = '\0';
 	schedule_reattest(np);
 	held_release(np);
+	if (fresh)
+		known_save(p);
 }
 
 static void on_failure(struct node_peer *np, enum hs_reason reason, bool by_peer, const char *detail)
@@ -369,6 +406,8 @@ static void on_failure(struct node_peer *np, enum hs_reason reason, bool by_peer
 	uninstall(np);
 	held_drop_all(np);
 	np->state = NODE_PEER_FAILED;
+	if (was_up)
+		known_save(np->owner);
 	np->failures++;
 	np->retry_at_ns = loop_now_ns() + backoff_ns(np->failures);
 	if (np->is_static)
@@ -570,7 +609,7 @@ static void on_wg_event(void *ctx, struct peer *wg, enum peer_event event)
 /* ---- lifecycle and status ---- */
 
 struct peers *peers_new(struct loop *loop, struct device *dev, struct attestation *att,
-			const struct node_config *cfg, char *err, size_t errlen)
+			const struct node_config *cfg, const char *state_dir, char *err, size_t errlen)
 {
 	struct peers *p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -581,6 +620,7 @@ struct peers *peers_new(struct loop *loop, struct device *dev, struct attestatio
 	p->dev = dev;
 	p->att = att;
 	p->cfg = cfg;
+	snprintf(p->known_path, sizeof(p->known_path), "%s/%s.peers", state_dir, cfg->overlay.ifname);
 	struct hs_local local = {
 		.wg_port = cfg->overlay.port,
 		.will_attest = attestation_attests(att),
@@ -608,8 +648,9 @@ struct peers *peers_new(struct loop *loop, struct device *dev, struct attestatio
 	return p;
 }
 
-void peers_connect_static(struct peers *p)
+void peers_connect_initial(struct peers *p)
 {
+	known_connect(p);
 	for (size_t i = 0; i < p->cfg->overlay.n_peers; i++) {
 		struct node_peer *np = peer_find_or_add(p, p->cfg->overlay.peers[i]);
 		if (!np)

@@ -21,11 +21,15 @@ struct peers;
 
 /* Listens for attested handshakes on cfg->overlay.port and hooks into dev's unrouted-packet
  * and peer-event handlers. */
+/* state_dir keeps the list of peers that had a tunnel, for peers_connect_initial. */
 struct peers *peers_new(struct loop *loop, struct device *dev, struct attestation *att,
-			const struct node_config *cfg, char *err, size_t errlen);
+			const struct node_config *cfg, const char *state_dir, char *err, size_t errlen);
 void peers_free(struct peers *p);
-/* Start (and keep retrying) attested handshakes to the configured overlay.peers. */
-void peers_connect_static(struct peers *p);
+/* Start (and keep retrying) attested handshakes to the configured overlay.peers, and attest
+ * once more the peers a previous run of this node had (a restarted node is known to its peers
+ * by a tunnel key it no longer holds; this replaces it at once instead of after WireGuard gives
+ * up on the old one). */
+void peers_connect_initial(struct peers *p);
 /* The peers' state for `tng-wg show`: a JSON array. */
 cJSON *peers_status(struct peers *p);
 
