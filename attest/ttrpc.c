@@ -414,6 +414,7 @@ static int connect_socket(struct ttrpc_client *c, char *why, size_t whylen)
 	}
 	c->fd = fd;
 	c->connection_id++;
+	c->next_stream_id = 1; /* stream ids count per connection */
 	watch(c);
 	return 0;
 }

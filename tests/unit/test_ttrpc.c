@@ -252,8 +252,9 @@ static int listen_unix(const char *path)
 	return fd;
 }
 
-/* Read one request frame; returns its stream id, 0 on failure. */
-static uint32_t read_request(int fd)
+/* Read one request frame; returns its stream id, 0 on failure. With method, also the method
+ * name (the Request's second field, after the service name). */
+static uint32_t read_request_method(int fd, char method[64])
 {
 	uint8_t hdr[TTRPC_HEADER_LEN], body[4096];
 	struct ttrpc_header h;
@@ -261,22 +262,59 @@ static uint32_t read_request(int fd)
 	    h.length > sizeof(body) || recv(fd, body, h.length, MSG_WAITALL) != (ssize_t)h.length ||
 	    h.type != TTRPC_TYPE_REQUEST)
 		return 0;
+	if (method) {
+		size_t m = 2 + body[1]; /* 0a <len> service, then 12 <len> method */
+		if (m + 2 > h.length || body[m] != 0x12 || body[m + 1] >= 64)
+			return 0;
+		snprintf(method, 64, "%.*s", body[m + 1], (char *)body + m + 2);
+	}
 	return h.stream_id;
 }
 
-/* Send a response frame carrying GetEvidenceResponse{evidence}. */
-static void send_evidence(int fd, uint32_t stream_id, const char *evidence)
+static uint32_t read_request(int fd)
 {
-	size_t n = strlen(evidence);
+	return read_request_method(fd, NULL);
+}
+
+/* Send a response frame whose payload is a message with one string field 1: the shape of both
+ * GetEvidenceResponse{Evidence} and GetTeeTypeResponse{tee}. Empty text sends an empty message. */
+static void send_text(int fd, uint32_t stream_id, const char *text)
+{
+	size_t n = strlen(text);
 	uint8_t frame[512] = { 0 };
-	struct ttrpc_header h = { .length = n + 4, .stream_id = stream_id, .type = TTRPC_TYPE_RESPONSE };
+	struct ttrpc_header h = { .length = n ? n + 4 : 2, .stream_id = stream_id, .type = TTRPC_TYPE_RESPONSE };
 	ttrpc_header_encode(&h, frame);
 	uint8_t *p = frame + TTRPC_HEADER_LEN;
 	*p++ = 0x12; /* Response.payload */
-	*p++ = n + 2;
-	*p++ = 0x0a; /* GetEvidenceResponse.Evidence */
+	*p++ = n ? n + 2 : 0;
+	if (n) {
+		*p++ = 0x0a;
+		*p++ = n;
+		memcpy(p, text, n);
+	}
+	CHECK(send(fd, frame, TTRPC_HEADER_LEN + h.length, MSG_NOSIGNAL) == (ssize_t)(TTRPC_HEADER_LEN + h.length));
+}
+
+static void send_evidence(int fd, uint32_t stream_id, const char *evidence)
+{
+	send_text(fd, stream_id, evidence);
+}
+
+/* Send an error status: Response{status{code, message}}. */
+static void send_status(int fd, uint32_t stream_id, int code, const char *message)
+{
+	size_t n = strlen(message);
+	uint8_t frame[512];
+	struct ttrpc_header h = { .length = n + 6, .stream_id = stream_id, .type = TTRPC_TYPE_RESPONSE };
+	ttrpc_header_encode(&h, frame);
+	uint8_t *p = frame + TTRPC_HEADER_LEN;
+	*p++ = 0x0a; /* Response.status */
+	*p++ = n + 4;
+	*p++ = 0x08; /* code */
+	*p++ = code;
+	*p++ = 0x12; /* message */
 	*p++ = n;
-	memcpy(p, evidence, n);
+	memcpy(p, message, n);
 	CHECK(send(fd, frame, TTRPC_HEADER_LEN + h.length, MSG_NOSIGNAL) == (ssize_t)(TTRPC_HEADER_LEN + h.length));
 }
 
@@ -332,8 +370,8 @@ TEST(calls_in_flight_matched_by_stream_id)
 	close(sfd);
 	CHECK(ttrpc_client_call(c, AA_SERVICE, "GetEvidence", NULL, 0, deadline, record_outcome, &again));
 	sfd = accept(lfd, NULL, NULL);
-	CHECK(read_request(sfd) == 9);
-	send_evidence(sfd, 9, "again");
+	CHECK(read_request(sfd) == 1); /* a new connection counts stream ids from 1 again */
+	send_evidence(sfd, 1, "again");
 	run_until(loop, &again.calls, 1);
 	CHECK(again.calls == 1 && !again.error && !strcmp(again.evidence, "again"));
 	CHECK(again.connection_id == 2);
@@ -341,7 +379,7 @@ TEST(calls_in_flight_matched_by_stream_id)
 	/* The server goes away mid-call: the call fails at once. */
 	struct seen cut = { 0 };
 	CHECK(ttrpc_client_call(c, AA_SERVICE, "GetEvidence", NULL, 0, deadline, record_outcome, &cut));
-	CHECK(read_request(sfd) == 11);
+	CHECK(read_request(sfd) == 3);
 	close(sfd);
 	run_until(loop, &cut.calls, 1);
 	CHECK(cut.calls == 1 && cut.error == -ECONNRESET);
@@ -360,6 +398,7 @@ TEST(calls_in_flight_matched_by_stream_id)
 	close(lfd);
 	unlink(sock_path);
 }
+
 
 /* ---- the AA client against the stand-in agent, restarted under it ---- */
 
@@ -399,6 +438,7 @@ struct got {
 	char message[256];
 	char tee[32];
 	char evidence[256];
+	char additional[256];
 };
 
 static void record_evidence(void *ctx, const struct evidence_result *r)
@@ -406,12 +446,91 @@ static void record_evidence(void *ctx, const struct evidence_result *r)
 	struct got *g = ctx;
 	g->calls++;
 	g->error = r->error;
+	g->additional[0] = 0;
 	if (r->error) {
 		snprintf(g->message, sizeof(g->message), "%s", r->message);
 	} else {
 		snprintf(g->tee, sizeof(g->tee), "%s", r->tee);
 		snprintf(g->evidence, sizeof(g->evidence), "%.*s", (int)r->evidence_len, (const char *)r->evidence);
+		if (r->additional_evidence)
+			snprintf(g->additional, sizeof(g->additional), "%.*s", (int)r->additional_len,
+				 (const char *)r->additional_evidence);
 	}
+}
+
+/* Run the client's loop until it has sent the server its next request, then read it. */
+static uint32_t next_request(struct loop *loop, int sfd, char method[64])
+{
+	for (int i = 0; i < 500; i++) {
+		uint8_t b;
+		if (recv(sfd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
+			return read_request_method(sfd, method);
+		loop_run_once(loop, 10);
+	}
+	return 0;
+}
+
+TEST(aa_client_calls_and_tee_type_cache)
+{
+	snprintf(sock_path, sizeof(sock_path), "/tmp/tngwg-aa-seq-%d.sock", (int)getpid());
+	int lfd = listen_unix(sock_path);
+	struct loop *loop = loop_new();
+	struct aa_client *aa = aa_client_new(loop, sock_path);
+	uint64_t deadline = loop_now_ns() + 30 * NSEC_PER_SEC;
+	char method[64];
+
+	/* First request: evidence, TEE type, additional evidence (an error there means none). */
+	struct got g = { 0 };
+	CHECK(aa_client_get_evidence(aa, (const uint8_t *)"x", 1, deadline, record_evidence, &g));
+	int sfd = accept(lfd, NULL, NULL);
+	CHECK(next_request(loop, sfd, method) == 1 && !strcmp(method, "GetEvidence"));
+	send_evidence(sfd, 1, "e1");
+	CHECK(next_request(loop, sfd, method) == 3 && !strcmp(method, "GetTeeType"));
+	send_text(sfd, 3, "tdx");
+	CHECK(next_request(loop, sfd, method) == 5 && !strcmp(method, "GetAdditionalEvidence"));
+	send_status(sfd, 5, 13, "[ERROR:attestation-agent] AA-KBC get evidence failed");
+	run_until(loop, &g.calls, 1);
+	CHECK(g.calls == 1 && !g.error && !strcmp(g.tee, "tdx") && !strcmp(g.evidence, "e1") && !g.additional[0]);
+
+	/* Same connection: the TEE type is not asked again; additional evidence is passed on. */
+	CHECK(aa_client_get_evidence(aa, (const uint8_t *)"x", 1, deadline, record_evidence, &g));
+	CHECK(next_request(loop, sfd, method) == 7 && !strcmp(method, "GetEvidence"));
+	send_evidence(sfd, 7, "e2");
+	CHECK(next_request(loop, sfd, method) == 9 && !strcmp(method, "GetAdditionalEvidence"));
+	send_evidence(sfd, 9, "{\"sampledevice\":{}}");
+	run_until(loop, &g.calls, 2);
+	CHECK(g.calls == 2 && !g.error && !strcmp(g.tee, "tdx") && !strcmp(g.evidence, "e2"));
+	CHECK_STR(g.additional, "{\"sampledevice\":{}}");
+
+	/* A new connection asks again, and its stream ids start again at 1. */
+	close(sfd);
+	for (int i = 0; i < 5; i++)
+		loop_run_once(loop, 10);
+	CHECK(aa_client_get_evidence(aa, (const uint8_t *)"x", 1, deadline, record_evidence, &g));
+	sfd = accept(lfd, NULL, NULL);
+	CHECK(next_request(loop, sfd, method) == 1 && !strcmp(method, "GetEvidence"));
+	send_evidence(sfd, 1, "e3");
+	CHECK(next_request(loop, sfd, method) == 3 && !strcmp(method, "GetTeeType"));
+	send_text(sfd, 3, "sample");
+	CHECK(next_request(loop, sfd, method) == 5 && !strcmp(method, "GetAdditionalEvidence"));
+	send_text(sfd, 5, ""); /* empty: none */
+	run_until(loop, &g.calls, 3);
+	CHECK(g.calls == 3 && !g.error && !strcmp(g.tee, "sample") && !strcmp(g.evidence, "e3") && !g.additional[0]);
+
+	/* An agent error on GetEvidence becomes the message the daemon shows. */
+	CHECK(aa_client_get_evidence(aa, (const uint8_t *)"x", 1, deadline, record_evidence, &g));
+	CHECK(next_request(loop, sfd, method) == 7 && !strcmp(method, "GetEvidence"));
+	send_status(sfd, 7, 13, "[ERROR:attestation-agent] AA-KBC get evidence failed");
+	run_until(loop, &g.calls, 4);
+	CHECK(g.calls == 4 && g.error);
+	CHECK_STR(g.message, "attestation agent: GetEvidence failed: INTERNAL (13): "
+			     "[ERROR:attestation-agent] AA-KBC get evidence failed");
+
+	close(sfd);
+	aa_client_free(aa);
+	loop_free(loop);
+	close(lfd);
+	unlink(sock_path);
 }
 
 TEST(aa_client_survives_agent_restart)
@@ -477,6 +596,7 @@ int main(void)
 	RUN(oversize_length_rejected);
 	RUN(truncated_frames_rejected);
 	RUN(calls_in_flight_matched_by_stream_id);
+	RUN(aa_client_calls_and_tee_type_cache);
 	RUN(aa_client_survives_agent_restart);
 	TEST_END();
 }
