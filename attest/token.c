@@ -166,14 +166,17 @@ static const struct jws_alg *find_alg(const char *name)
 	return NULL;
 }
 
+#define MIN_RSA_BITS 2048
+
 static bool key_fits_alg(EVP_PKEY *key, const struct jws_alg *alg)
 {
 	if (!EVP_PKEY_is_a(key, alg->key_type))
 		return false;
+	if (!alg->group)
+		return EVP_PKEY_get_bits(key) >= MIN_RSA_BITS;
 	char group[32] = "";
-	return !alg->group ||
-	       (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) == 1 &&
-		!strcmp(group, alg->group));
+	return EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) == 1 &&
+	       !strcmp(group, alg->group);
 }
 
 /* JWS carries ECDSA signatures as r||s; OpenSSL wants DER. */
@@ -374,22 +377,29 @@ static void check_simple(const cJSON *payload, const struct token_expect *ex, st
 			   "customized_claims.runtime_data", ex, res);
 }
 
+/* A NumericDate claim as whole seconds; false when absent, not a number or out of range. */
+static bool claim_time(const cJSON *payload, const char *name, int64_t *out)
+{
+	const cJSON *v = member(payload, name);
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < 1e15))
+		return false;
+	*out = (int64_t)v->valuedouble;
+	return true;
+}
+
 static void check_times(const cJSON *payload, int64_t now, int64_t leeway, struct token_result *res)
 {
-	const cJSON *exp = member(payload, "exp"), *nbf = member(payload, "nbf");
-	if (!cJSON_IsNumber(exp)) {
-		record(res, "exp", false, TOKEN_INVALID, "token has no numeric \"exp\"");
-	} else {
-		res->exp = (int64_t)exp->valuedouble;
+	int64_t nbf = 0;
+	if (!claim_time(payload, "exp", &res->exp))
+		record(res, "exp", false, TOKEN_INVALID, "token has no valid numeric \"exp\"");
+	else
 		record(res, "exp", now <= res->exp + leeway, TOKEN_EXPIRED, "exp %lld, now %lld (leeway %llds)",
 		       (long long)res->exp, (long long)now, (long long)leeway);
-	}
-	if (nbf && !cJSON_IsNumber(nbf))
-		record(res, "nbf", false, TOKEN_INVALID, "\"nbf\" is not a number");
-	else if (nbf)
-		record(res, "nbf", (int64_t)nbf->valuedouble <= now + leeway, TOKEN_EXPIRED,
-		       "nbf %lld, now %lld (leeway %llds)", (long long)nbf->valuedouble, (long long)now,
-		       (long long)leeway);
+	if (member(payload, "nbf") && !claim_time(payload, "nbf", &nbf))
+		record(res, "nbf", false, TOKEN_INVALID, "\"nbf\" is not a valid number");
+	else if (member(payload, "nbf"))
+		record(res, "nbf", nbf <= now + leeway, TOKEN_EXPIRED, "nbf %lld, now %lld (leeway %llds)",
+		       (long long)nbf, (long long)now, (long long)leeway);
 }
 
 static int64_t eval_time(const struct token_expect *ex)
@@ -468,7 +478,7 @@ enum token_status token_verify(const char *jwt, size_t len, const struct token_e
 	bool fits = key_fits_alg(key, alg);
 	bool valid = fits && signature_verifies(key, alg, jwt, (size_t)(dot2 - jwt), sig, sig_len);
 	if (!record(res, "signature", valid, TOKEN_INVALID, "%s signature %s", alg->name,
-		    valid ? "valid" : fits ? "does not verify" : "impossible: the key type does not fit"))
+		    valid ? "valid" : fits ? "does not verify" : "impossible: the key does not fit the alg (type, curve, RSA >= 2048 bits)"))
 		goto out;
 	token_check_claims(payload, ex, res);
 out:

@@ -303,6 +303,12 @@ TEST(claim_checks_reject_bad_payloads)
 	CHECK(check_failed(&res, "status"));
 	cJSON_Delete(payload);
 
+	cJSON *absurd = cJSON_Parse("{\"exp\": 1e300, \"nbf\": \"soon\", \"evaluation-reports\": []}");
+	memset(&res, 0, sizeof(res));
+	CHECK(token_check_claims(absurd, &ex, &res) == TOKEN_INVALID);
+	CHECK(check_failed(&res, "exp") && check_failed(&res, "nbf"));
+	cJSON_Delete(absurd);
+
 	payload = json_file("ear/rust-ear-misc-claims.json");
 	memset(&res, 0, sizeof(res));
 	CHECK(token_check_claims(payload, &ex, &res) != TOKEN_OK);
