@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ struct hs_conn {
 	struct sockaddr_storage peer; /* IPv4 peers as AF_INET, also on a dual-stack listener */
 	struct hs_session *session;   /* NULL while lingering */
 	struct loop_timer timer;      /* the handshake deadline, then the linger limit */
-	enum hs_reason early_failure; /* a connect error, reported from the timer */
+	int early_errno;              /* a connect error, reported from the timer */
 	unsigned depth;               /* nesting of calls into the session */
 	bool shut_down;
 	uint8_t *linger_out;          /* output left to send while lingering */
@@ -104,13 +105,24 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t len)
 		snprintf(out, len, "?");
 }
 
+/* The bypass mark, so steering leaves the socket alone, and no Nagle delay between messages. */
+static int tune_socket(struct hs_transport *t, int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (t->cfg.so_mark &&
+	    setsockopt(fd, SOL_SOCKET, SO_MARK, &t->cfg.so_mark, sizeof(t->cfg.so_mark)) != 0)
+		return -1;
+	return 0;
+}
+
 static int new_socket(struct hs_transport *t, int family)
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (t->cfg.so_mark &&
-	    setsockopt(fd, SOL_SOCKET, SO_MARK, &t->cfg.so_mark, sizeof(t->cfg.so_mark)) != 0) {
+	if (tune_socket(t, fd) != 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -325,8 +337,8 @@ static void conn_timer(void *ctx)
 		conn_unlink_free(c);
 		return;
 	}
-	if (c->early_failure != HS_OK)
-		conn_abort_unconnected(c, c->early_failure, "cannot connect to the peer");
+	if (c->early_errno)
+		conn_abort_unconnected(c, HS_CONNECT_FAILED, strerror(c->early_errno));
 	else if (c->phase == CONN_CONNECTING)
 		conn_abort_unconnected(c, HS_TIMEOUT, "connection not established in time");
 	else
@@ -511,11 +523,10 @@ static bool incoming_loses(struct hs_transport *t, int fd, const struct sockaddr
 
 static void accept_one(struct hs_transport *t, int fd, const struct sockaddr_storage *peer)
 {
-	int one = 1;
-
-	if (t->cfg.so_mark)
-		setsockopt(fd, SOL_SOCKET, SO_MARK, &t->cfg.so_mark, sizeof(t->cfg.so_mark));
-	setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof(one));
+	if (tune_socket(t, fd) != 0) { /* inherited from the listener anyway */
+		close(fd);
+		return;
+	}
 	if (rate_limited(t, (const struct sockaddr *)peer)) {
 		t->counters.rejected_rate_limited++;
 		refuse(t, fd, peer, HS_RATE_LIMITED);
@@ -690,9 +701,12 @@ static int bind_source(struct hs_transport *t, int fd)
 struct hs_conn *hs_transport_connect(struct hs_transport *t, const struct sockaddr *peer)
 {
 	struct sockaddr_storage to;
+	bool supported = peer->sa_family == AF_INET || peer->sa_family == AF_INET6;
 
 	memset(&to, 0, sizeof(to));
-	memcpy(&to, peer, addr_len(peer));
+	if (supported)
+		memcpy(&to, peer, addr_len(peer));
+	to.ss_family = peer->sa_family;
 	if (to.ss_family == AF_INET)
 		((struct sockaddr_in *)&to)->sin_port = htons(t->port);
 	else
@@ -707,10 +721,10 @@ struct hs_conn *hs_transport_connect(struct hs_transport *t, const struct sockad
 		return NULL;
 	}
 	c->phase = CONN_CONNECTING;
-	c->fd = new_socket(t, to.ss_family);
+	c->fd = supported ? new_socket(t, to.ss_family) : -1;
 	if (c->fd < 0 || bind_source(t, c->fd) != 0 ||
 	    (connect(c->fd, (struct sockaddr *)&to, addr_len(peer)) != 0 && errno != EINPROGRESS)) {
-		c->early_failure = HS_CONNECT_FAILED; /* reported from the loop, never from here */
+		c->early_errno = !supported ? EAFNOSUPPORT : errno ? errno : EIO; /* reported later */
 		loop_timer_arm_in(t->loop, &c->timer, 0);
 		return c;
 	}

@@ -121,6 +121,19 @@ static int restore_sysctls(const char *ifname, const char *state_dir, char *err,
 	return rc ? -1 : 0;
 }
 
+/* Deletes every copy of the fwmark rule (a kernel-chosen priority makes each add a new rule). */
+static int delete_rules(const struct overlay_config *o, char *err, size_t errlen)
+{
+	int rc;
+	while ((rc = nl_rule_del(AF_INET, 0, o->fwmark, UINT32_MAX, o->table)) == 0)
+		;
+	if (rc == -ENOENT || rc == -ESRCH)
+		return 0;
+	snprintf(err, errlen, "routing: delete rule fwmark %u lookup %u: %s", o->fwmark, o->table,
+		 strerror(-rc));
+	return -1;
+}
+
 int routing_apply(const struct node_config *cfg, const char *state_dir, char *err, size_t errlen)
 {
 	const struct overlay_config *o = &cfg->overlay;
@@ -144,8 +157,10 @@ int routing_apply(const struct node_config *cfg, const char *state_dir, char *er
 			 strerror(-rc));
 		return -1;
 	}
+	if (delete_rules(o, err, errlen))
+		return -1;
 	rc = nl_rule_add(AF_INET, 0, o->fwmark, UINT32_MAX, o->table);
-	if (rc && rc != -EEXIST) {
+	if (rc) {
 		snprintf(err, errlen, "routing: rule fwmark %u lookup %u: %s", o->fwmark, o->table,
 			 strerror(-rc));
 		return -1;
@@ -156,16 +171,9 @@ int routing_apply(const struct node_config *cfg, const char *state_dir, char *er
 int routing_remove(const struct node_config *cfg, const char *state_dir, char *err, size_t errlen)
 {
 	const struct overlay_config *o = &cfg->overlay;
-	int rc;
-	/* Delete every copy (an older run may have left one behind). */
-	while ((rc = nl_rule_del(AF_INET, 0, o->fwmark, UINT32_MAX, o->table)) == 0)
-		;
-	if (rc != -ENOENT && rc != -ESRCH) {
-		snprintf(err, errlen, "routing: delete rule fwmark %u lookup %u: %s", o->fwmark,
-			 o->table, strerror(-rc));
+	if (delete_rules(o, err, errlen))
 		return -1;
-	}
-	rc = nl_route_flush_table(o->table, AF_INET);
+	int rc = nl_route_flush_table(o->table, AF_INET);
 	if (rc && rc != -ENOENT && rc != -ESRCH) {
 		snprintf(err, errlen, "routing: flush table %u: %s", o->table, strerror(-rc));
 		return -1;

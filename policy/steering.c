@@ -116,14 +116,22 @@ static bool ipset_named_before(const struct node_config *cfg, size_t entry, size
 	return false;
 }
 
-static void declare_sets(FILE *out, const struct node_config *cfg)
+/* Calls fn once for each distinct ipset name, in order of first use. */
+typedef void (*set_fn)(FILE *out, const char *table, const char *name);
+
+static void for_each_set(FILE *out, const struct node_config *cfg, const char *table, set_fn fn)
 {
 	for (size_t i = 0; i < cfg->n_entries; i++)
 		for (size_t j = 0; j < cfg->entries[i].n_dsts; j++) {
 			const char *name = cfg->entries[i].dsts[j].ipset;
 			if (name && !ipset_named_before(cfg, i, j, name))
-				fprintf(out, "\tset %s {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n", name);
+				fn(out, table, name);
 		}
+}
+
+static void declare_set(FILE *out, const char *table, const char *name)
+{
+	fprintf(out, "\tset %s {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n", name);
 }
 
 static void write_ruleset(FILE *out, const struct node_config *cfg)
@@ -133,7 +141,7 @@ static void write_ruleset(FILE *out, const struct node_config *cfg)
 	char table[32];
 	steering_table_name(ifname, table, sizeof(table));
 	fprintf(out, "table inet %s {\n", table);
-	declare_sets(out, cfg);
+	for_each_set(out, cfg, table, declare_set);
 
 	fprintf(out, "\tchain output {\n\t\ttype route hook output priority mangle; policy accept;\n");
 	fprintf(out, "\t\tmeta mark %u return comment \"bypass: tng-wg's own sockets\"\n", cfg->bypass_mark);
@@ -181,8 +189,9 @@ char *steering_ruleset_text(const struct node_config *cfg)
 	return text;
 }
 
-/* Runs nft commands as one transaction; on failure err gets nft's message. */
-static int run_nft(const char *commands, char *err, size_t errlen)
+/* Runs nft commands as one transaction. On success *output (if given) gets nft's output
+ * (malloc'd); on failure err gets nft's message. */
+static int run_nft(const char *commands, char **output, char *err, size_t errlen)
 {
 	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!ctx) {
@@ -198,16 +207,34 @@ static int run_nft(const char *commands, char *err, size_t errlen)
 		size_t n = strlen(err);
 		while (n && err[n - 1] == '\n')
 			err[--n] = '\0';
+	} else if (output) {
+		*output = strdup(nft_ctx_get_output_buffer(ctx));
+		rc = *output ? 0 : -1;
+		if (rc)
+			snprintf(err, errlen, "nftables: out of memory");
 	}
 	nft_ctx_free(ctx);
 	return rc ? -1 : 0;
 }
 
-/* "table ... ; delete table ..." removes the table whether or not it exists. */
-static void write_delete(FILE *out, const char *table)
+/* Appends "add element" for the elements the set `name` holds now, if the table has it, so
+ * that replacing the table keeps what the user put into the set. */
+static void write_kept_elements(FILE *out, const char *table, const char *name)
 {
-	fprintf(out, "table inet %s\ndelete table inet %s\n", table, table);
+	char command[160], ignored[256], *listing = NULL;
+	snprintf(command, sizeof(command), "list set inet %s %s\n", table, name);
+	if (run_nft(command, &listing, ignored, sizeof(ignored)) != 0)
+		return; /* no such table or set yet */
+	const char *start = strstr(listing, "elements = {");
+	const char *end = start ? strchr(start, '}') : NULL;
+	if (start && end) {
+		start += strlen("elements = {");
+		fprintf(out, "add element inet %s %s { %.*s }\n", table, name, (int)(end - start), start);
+	}
+	free(listing);
 }
+/* Deletes the table whether or not it exists. */
+#define DELETE_TABLE "table inet %s\ndelete table inet %s\n"
 
 int steering_apply(const struct node_config *cfg, char *err, size_t errlen)
 {
@@ -220,14 +247,15 @@ int steering_apply(const struct node_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "nftables: out of memory");
 		return -1;
 	}
-	write_delete(out, table);
+	fprintf(out, DELETE_TABLE, table, table);
 	write_ruleset(out, cfg);
+	for_each_set(out, cfg, table, write_kept_elements);
 	if (fclose(out) != 0) {
 		free(text);
 		snprintf(err, errlen, "nftables: out of memory");
 		return -1;
 	}
-	int rc = run_nft(text, err, errlen);
+	int rc = run_nft(text, NULL, err, errlen);
 	free(text);
 	return rc;
 }
@@ -236,6 +264,6 @@ int steering_remove(const char *ifname, char *err, size_t errlen)
 {
 	char table[32], commands[128];
 	steering_table_name(ifname, table, sizeof(table));
-	snprintf(commands, sizeof(commands), "table inet %s\ndelete table inet %s\n", table, table);
-	return run_nft(commands, err, errlen);
+	snprintf(commands, sizeof(commands), DELETE_TABLE, table, table);
+	return run_nft(commands, NULL, err, errlen);
 }

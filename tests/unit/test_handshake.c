@@ -5,6 +5,7 @@
  * exactly the runtime data the transport expects.
  */
 #include "common/loop.h"
+#include "handshake/messages.h"
 #include "handshake/session.h"
 #include "handshake/transport.h"
 #include "tests/unit/test.h"
@@ -462,6 +463,30 @@ TEST(simultaneous_initiation_keeps_one)
 	pair_stop(&p);
 }
 
+TEST(simultaneous_initiation_after_incoming_started)
+{
+	/* b's handshake to a is under way when a starts its own: still one survivor, a's */
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	p.a.defer_answers = p.b.defer_answers = true; /* hold b's handshake before its outcome */
+	CHECK(pair_start(&p, default_cfg()) == 0);
+	connect_node(&p.b, &p.a);
+	for (int i = 0; i < 400 && !p.a.pending_evidence; i++)
+		loop_run_once(p.loop, 25);
+	CHECK(p.a.pending_evidence != NULL);
+	connect_node(&p.a, &p.b);
+	run_until_settled(p.loop, &p.a, &p.b, 2);
+	for (int i = 0; i < 20 && (p.a.superseded == 0 || p.b.superseded == 0); i++) {
+		loop_run_once(p.loop, 25);
+		answer_deferred(&p.a);
+		answer_deferred(&p.b);
+	}
+	check_both_done(&p);
+	CHECK(p.a.result.we_initiated && !p.b.result.we_initiated);
+	CHECK(p.a.superseded == 1 && p.b.superseded == 1);
+	pair_stop(&p);
+}
+
 /* ---- hostile peers: raw sockets ---- */
 
 static int raw_connect(const char *ip, uint16_t port)
@@ -594,6 +619,65 @@ TEST(rate_limit_per_source)
 	hs_transport_get_counters(p.a.t, &c);
 	CHECK(c.rejected_rate_limited >= 1);
 	pair_stop(&p);
+}
+
+/* ---- message encodings ---- */
+
+TEST(evidence_message_round_trip_and_refusals)
+{
+	const uint8_t ev[] = "quote", add[] = "gpu";
+	struct hs_evidence_msg m = { .tee = "tdx", .evidence = ev, .evidence_len = 5,
+				     .additional = add, .additional_len = 3, .wg_port = 51820 };
+	memset(m.wg_public_key, 7, 32);
+	uint8_t buf[128];
+	size_t n = hs_evidence_encoded_len(&m);
+	CHECK(n <= sizeof(buf) && n <= hs_evidence_max_len(5));
+	hs_evidence_encode(&m, buf);
+	struct hs_evidence_msg d;
+	CHECK(hs_evidence_decode(buf, n, 5, &d) == 0);
+	CHECK_STR(d.tee, "tdx");
+	CHECK(d.evidence_len == 5 && !memcmp(d.evidence, "quote", 5));
+	CHECK(d.additional_len == 3 && !memcmp(d.additional, "gpu", 3));
+	CHECK(d.wg_port == 51820 && d.wg_public_key[31] == 7);
+	CHECK(hs_evidence_decode(buf, n, 4, &d) != 0);     /* evidence over the limit */
+	CHECK(hs_evidence_decode(buf, n - 1, 5, &d) != 0); /* truncated */
+	for (size_t cut = 0; cut < n; cut++)
+		CHECK(hs_evidence_decode(buf, cut, 1 << 20, &d) != 0);
+	uint8_t longer[129];
+	memcpy(longer, buf, n);
+	longer[n] = 0;
+	CHECK(hs_evidence_decode(longer, n + 1, 5, &d) != 0); /* trailing byte */
+	buf[3] = ' ';
+	CHECK(hs_evidence_decode(buf, n, 5, &d) != 0); /* a TEE name with a space */
+	buf[3] = 'x';
+	buf[5] = 0xff; /* evidence length 0xff000005: far beyond the buffer */
+	CHECK(hs_evidence_decode(buf, n, (size_t)-1, &d) != 0);
+}
+
+TEST(verdict_and_hello_encodings)
+{
+	struct hs_verdict_msg v = { .reason = HS_VERIFICATION_FAILED }, d;
+	uint8_t buf[HS_VERDICT_MAX_LEN];
+	snprintf(v.detail, sizeof(v.detail), "policy cpu0 \x01 failed");
+	size_t n = hs_verdict_encode(&v, buf);
+	CHECK(hs_verdict_decode(buf, n, &d) == 0);
+	CHECK(d.reason == HS_VERIFICATION_FAILED);
+	CHECK_STR(d.detail, "policy cpu0 ? failed"); /* control bytes never reach a log */
+	CHECK(hs_verdict_decode(buf, n - 1, &d) != 0);
+	buf[0] = HS_MSG_EVIDENCE;
+	CHECK(hs_verdict_decode(buf, n, &d) != 0);
+
+	struct hs_hello h = { .version = 1, .will_attest = true }, hd;
+	uint8_t hb[HS_HELLO_LEN + 1];
+	hs_hello_encode(&h, hb);
+	CHECK(hs_hello_decode(hb, HS_HELLO_LEN, 1, &hd) == 0);
+	CHECK(hd.version == 1 && hd.will_attest && !hd.requires_peer_evidence);
+	CHECK(hs_hello_decode(hb, HS_HELLO_LEN + 1, 1, &hd) != 0);
+	CHECK(hs_hello_decode(hb, 0, 1, &hd) != 0);
+	hb[0] = 9; /* another version: reported as is, whatever follows */
+	CHECK(hs_hello_decode(hb, 1, 1, &hd) == 0 && hd.version == 9);
+	CHECK_STR(hs_reason_name(HS_SUPERSEDED), "superseded");
+	CHECK_STR(hs_reason_name((enum hs_reason)200), "unknown");
 }
 
 /* ---- sessions without sockets ---- */
@@ -735,6 +819,9 @@ int main(void)
 	RUN(deadline_reported_to_both);
 	RUN(connect_failure_reported);
 	RUN(simultaneous_initiation_keeps_one);
+	RUN(simultaneous_initiation_after_incoming_started);
+	RUN(evidence_message_round_trip_and_refusals);
+	RUN(verdict_and_hello_encodings);
 	RUN(oversized_frame_dropped);
 	RUN(garbage_frame_dropped);
 	RUN(empty_frame_dropped);

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The nftables steering and the policy routing of a config, applied without a daemon in a
+# namespace pair A (10.77.0.1) -- veth -- B (10.77.0.2), with a TUN device tngwg0 in A that
+# tests/tools/tun_peer.py drives as the far end of the overlay. Checks: one table after
+# repeated applies and over a stale one; captured TCP/UDP gets the steering mark and leaves
+# through tngwg0 (a full TCP handshake with the peer on the TUN); ipset captures and kept set
+# elements; plaintext to an egress port from B is dropped, local access stays; from the overlay
+# only egress ports and replies pass, under strict rp_filter; remove leaves no table, no rule,
+# no route and the sysctls as they were.
+. "$(dirname "$0")/../lib/common.sh"
+require_root
+require_cmd nft ip socat python3 cc pkg-config
+
+tool="$T_TMP/policy_tool"
+peer="$ROOT_DIR/tests/tools/tun_peer.py"
+flags=(-std=c11 -D_GNU_SOURCE -I"$ROOT_DIR")
+case "$TNGWG_BUILD" in */asan) flags+=(-fsanitize=address,undefined) ;; esac
+# shellcheck disable=SC2046
+if ! cc "${flags[@]}" -o "$tool" "$ROOT_DIR/tests/tools/policy_tool.c" "$TNGWG_BUILD/libtngwg.a" \
+	$(pkg-config --libs libsodium openssl libmnl libnftables libcjson libcurl libprotobuf-c) -lm; then
+	echo "FAIL steering: cannot build tests/tools/policy_tool.c against $TNGWG_BUILD/libtngwg.a"
+	exit 1
+fi
+
+# Not in $(...): ns_new registers the namespace for clean-up in this shell.
+ns_new a >/dev/null
+ns_new b >/dev/null
+A="$T_PREFIX-a"
+B="$T_PREFIX-b"
+ip -n "$A" link add va type veth peer name vb netns "$B"
+ip -n "$A" addr add 10.77.0.1/24 dev va
+ip -n "$B" addr add 10.77.0.2/24 dev vb
+ip -n "$A" link set va up
+ip -n "$B" link set vb up
+ip -n "$A" tuntap add dev tngwg0 mode tun
+ip -n "$A" link set tngwg0 up
+# Values that apply must change and remove must bring back; strict reverse-path filtering.
+ip netns exec "$A" sysctl -qw net.ipv4.conf.tngwg0.rp_filter=1 net.ipv4.conf.tngwg0.src_valid_mark=0 \
+	net.ipv4.conf.all.rp_filter=1
+
+cat >"$T_TMP/node.json" <<'JSON'
+{
+  "add_ingress": [
+    { "netfilter": { "capture_dst": [{ "port": 9001 }, { "ipset": "tng_peers", "port": 9100 }] }, "no_ra": true }
+  ],
+  "add_egress": [
+    { "netfilter": { "capture_dst": { "port": 7000 } }, "no_ra": true }
+  ]
+}
+JSON
+state="$T_TMP/state"
+table="inet tngwg_tngwg0"
+
+# Services: B on 9001, 9002, 9100; A on 7000 (protected) and 8000 (not named by any entry).
+for port in 9001 9002 9100; do
+	bg "$B" socat TCP-LISTEN:$port,reuseaddr,fork SYSTEM:"echo b$port"
+done
+for port in 7000 8000; do
+	bg "$A" socat TCP-LISTEN:$port,reuseaddr,fork SYSTEM:"echo a$port"
+done
+wait_for 10 ip netns exec "$B" socat -u /dev/null TCP:127.0.0.1:9100
+wait_for 10 ip netns exec "$A" socat -u /dev/null TCP:127.0.0.1:8000
+
+reaches() { # NS HOST PORT: the service there answers
+	[ "$(ip netns exec "$1" socat -T3 - "TCP:$2:$3,connect-timeout=3" </dev/null 2>/dev/null)" = "${4:-}" ] &&
+		[ -n "${4:-}" ]
+}
+counter() { # CHAIN COMMENT: packets counted by the rule with that comment
+	ip netns exec "$A" nft list chain $table "$1" |
+		grep -F "comment \"$2\"" | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'
+}
+tables() { ip netns exec "$A" nft list tables | grep -c "^table $table\$"; }
+fwmark_rules() { ip -n "$A" rule list | grep -c 'fwmark 0xca6c lookup 51820'; }
+sysctl_a() { ip netns exec "$A" sysctl -n "net.ipv4.conf.tngwg0.$1"; }
+
+# Controls: without the rules everything is plain and reachable.
+check baseline_plain_reachable reaches "$B" 10.77.0.1 7000 a7000
+check baseline_ingress_port_reachable reaches "$A" 10.77.0.2 9001 b9001
+
+if ip netns exec "$A" "$tool" apply "$T_TMP/node.json" "$state"; then
+	pass apply
+else
+	fail apply "policy_tool apply failed"
+fi
+check one_table [ "$(tables)" = 1 ]
+check fwmark_rule [ "$(fwmark_rules)" = 1 ]
+check route_in_table [ "$(ip -n "$A" route show table 51820 | awk '{print $1, $2, $3}')" = "default dev tngwg0" ]
+check src_valid_mark_set [ "$(sysctl_a src_valid_mark)" = 1 ]
+check rp_filter_loose [ "$(sysctl_a rp_filter)" = 2 ]
+
+# Ingress: TCP and UDP to 9001 are marked and rerouted (no peer answers on the TUN yet).
+if ! reaches "$A" 10.77.0.2 9001 b9001 && [ "$(counter output 'add_ingress[0].netfilter.capture_dst[0]')" -gt 0 ]; then
+	pass tcp_to_ingress_port_steered
+else
+	fail tcp_to_ingress_port_steered "reached B in plaintext or no count: $(counter output 'add_ingress[0].netfilter.capture_dst[0]')"
+fi
+before=$(counter output 'add_ingress[0].netfilter.capture_dst[0]')
+echo x | ip netns exec "$A" socat -u - UDP:10.77.0.2:9001
+check udp_to_ingress_port_steered [ "$(counter output 'add_ingress[0].netfilter.capture_dst[0]')" -gt "$before" ]
+check other_port_untouched reaches "$A" 10.77.0.2 9002 b9002
+
+# The steered SYN leaves through tngwg0; the peer's answer there completes the connection.
+rm -f "$T_TMP/ready"
+ip netns exec "$A" python3 "$peer" tngwg0 answer 10.77.0.2 9001 "$T_TMP/ready" >"$T_TMP/answer.log" 2>&1 &
+answer_pid=$!
+track_pid "$answer_pid"
+wait_for 10 test -e "$T_TMP/ready"
+ip netns exec "$A" socat -T3 -u /dev/null TCP:10.77.0.2:9001,connect-timeout=5 2>/dev/null
+if wait "$answer_pid"; then
+	pass handshake_through_overlay_interface
+else
+	fail handshake_through_overlay_interface "$(cat "$T_TMP/answer.log")"
+fi
+
+# ipset: nothing captured until the set holds B; then steered; a re-apply keeps the element.
+check ipset_empty_not_captured reaches "$A" 10.77.0.2 9100 b9100
+ip netns exec "$A" nft add element $table tng_peers '{ 10.77.0.2 }'
+if ! reaches "$A" 10.77.0.2 9100 b9100 && [ "$(counter output 'add_ingress[0].netfilter.capture_dst[1]')" -gt 0 ]; then
+	pass ipset_capture_steered
+else
+	fail ipset_capture_steered "count $(counter output 'add_ingress[0].netfilter.capture_dst[1]')"
+fi
+
+# Egress: plaintext from B to 7000 is dropped; local clients and other ports are untouched.
+if ! reaches "$B" 10.77.0.1 7000 a7000 && [ "$(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')" -gt 0 ]; then
+	pass plaintext_to_egress_port_dropped
+else
+	fail plaintext_to_egress_port_dropped "count $(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')"
+fi
+check local_client_to_egress_port reaches "$A" 10.77.0.1 7000 a7000
+check unprotected_port_from_b reaches "$B" 10.77.0.1 8000 a8000
+
+# From the overlay (a packet written into tngwg0, source B, strict rp_filter): the egress port
+# answers and its SYN-ACK goes back into the overlay; a port no egress entry names is dropped.
+if ip netns exec "$A" python3 "$peer" tngwg0 inject 10.77.0.2 10.77.0.1 7000 >"$T_TMP/inject.log" 2>&1; then
+	pass overlay_to_egress_port_answered_through_overlay
+else
+	fail overlay_to_egress_port_answered_through_overlay "$(cat "$T_TMP/inject.log")"
+fi
+if ! ip netns exec "$A" python3 "$peer" tngwg0 inject 10.77.0.2 10.77.0.1 8000 >"$T_TMP/inject.log" 2>&1 &&
+	[ "$(counter from_overlay 'from the overlay to a port no egress entry names')" -gt 0 ]; then
+	pass overlay_to_unnamed_port_dropped
+else
+	fail overlay_to_unnamed_port_dropped "$(cat "$T_TMP/inject.log")"
+fi
+
+# Re-apply, and apply over a stale table of the same name: exactly one table and one rule.
+check reapply ip netns exec "$A" "$tool" apply "$T_TMP/node.json" "$state"
+check reapply_one_table [ "$(tables)" = 1 ]
+check reapply_one_rule [ "$(fwmark_rules)" = 1 ]
+check reapply_keeps_set_elements ip netns exec "$A" sh -c "nft list set $table tng_peers | grep -q 10.77.0.2"
+ip netns exec "$A" nft add chain $table stale_leftover
+check apply_over_stale_table ip netns exec "$A" "$tool" apply "$T_TMP/node.json" "$state"
+if [ "$(tables)" = 1 ] && ! ip netns exec "$A" nft list table $table | grep -q stale_leftover; then
+	pass stale_table_replaced
+else
+	fail stale_table_replaced "$(ip netns exec "$A" nft list tables)"
+fi
+check reapply_keeps_saved_sysctls grep -qx 'rp_filter 1' "$state/tngwg0.sysctl"
+
+# Remove: nothing of ours is left, the sysctls are as before, traffic is plain again.
+check remove ip netns exec "$A" "$tool" remove "$T_TMP/node.json" "$state"
+check no_table [ "$(tables)" = 0 ]
+check no_rule [ "$(fwmark_rules)" = 0 ]
+check no_route [ -z "$(ip -n "$A" route show table 51820)" ]
+check rp_filter_restored [ "$(sysctl_a rp_filter)" = 1 ]
+check src_valid_mark_restored [ "$(sysctl_a src_valid_mark)" = 0 ]
+check state_file_removed [ ! -e "$state/tngwg0.sysctl" ]
+check plain_again reaches "$B" 10.77.0.1 7000 a7000
+check ingress_plain_again reaches "$A" 10.77.0.2 9001 b9001
+check remove_twice ip netns exec "$A" "$tool" remove "$T_TMP/node.json" "$state"
+
+finish
