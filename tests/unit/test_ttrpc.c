@@ -252,6 +252,38 @@ static int listen_unix(const char *path)
 	return fd;
 }
 
+static uint64_t last_timeout_nano; /* Request.timeout_nano of the last request read */
+
+static uint64_t read_varint(const uint8_t **p, const uint8_t *end)
+{
+	uint64_t v = 0;
+	for (int shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t b = *(*p)++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			break;
+	}
+	return v;
+}
+
+/* Field 4 of a Request, 0 when absent. */
+static uint64_t request_timeout(const uint8_t *p, const uint8_t *end)
+{
+	while (p < end) {
+		uint64_t key = read_varint(&p, end);
+		if ((key & 7) == 0) {
+			uint64_t v = read_varint(&p, end);
+			if (key >> 3 == 4)
+				return v;
+		} else if ((key & 7) == 2) {
+			p += read_varint(&p, end);
+		} else {
+			return 0;
+		}
+	}
+	return 0;
+}
+
 /* Read one request frame; returns its stream id, 0 on failure. With method, also the method
  * name (the Request's second field, after the service name). */
 static uint32_t read_request_method(int fd, char method[64])
@@ -262,6 +294,7 @@ static uint32_t read_request_method(int fd, char method[64])
 	    h.length > sizeof(body) || recv(fd, body, h.length, MSG_WAITALL) != (ssize_t)h.length ||
 	    h.type != TTRPC_TYPE_REQUEST)
 		return 0;
+	last_timeout_nano = request_timeout(body, body + h.length);
 	if (method) {
 		size_t m = 2 + body[1]; /* 0a <len> service, then 12 <len> method */
 		if (m + 2 > h.length || body[m] != 0x12 || body[m + 1] >= 64)
@@ -335,6 +368,8 @@ TEST(calls_in_flight_matched_by_stream_id)
 	int sfd = accept(lfd, NULL, NULL);
 	CHECK(read_request(sfd) == 1);
 	CHECK(read_request(sfd) == 3);
+	/* timeout_nano carries what is left of the deadline */
+	CHECK(last_timeout_nano > 0 && last_timeout_nano <= 30 * NSEC_PER_SEC);
 	send_evidence(sfd, 3, "second");
 	send_evidence(sfd, 1, "first");
 	run_until(loop, &b.calls, 1);
