@@ -139,6 +139,25 @@ CA_TLS="$T_TMP/as-tls/ca.pem"
 expect https_ca_file accepted --as-addr https://127.0.0.1:8443 --ca-file "$CA_TLS" --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default --trusted-certs "$CA_TLS"
 expect https_system_cas as-unreachable --as-addr https://127.0.0.1:8443 --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default --trusted-certs "$CA_TLS"
 
+# Evidence must be base64url without padding, as Trustee decodes it.
+padded_evidence_refused() {
+  in_ns /usr/bin/python3 - "$AS" "$T_TMP/ev" "$RD" <<'PY'
+import base64, json, sys, urllib.request, urllib.error
+ev = base64.urlsafe_b64encode(open(sys.argv[2], "rb").read()).decode()
+if not ev.endswith("="):
+    ev = base64.urlsafe_b64encode(open(sys.argv[2], "rb").read() + b" ").decode()
+body = {"verification_requests": [{"tee": "sample", "evidence": ev, "runtime_data": None,
+        "init_data": None, "runtime_data_hash_algorithm": "sha384"}], "policy_ids": ["default"]}
+req = urllib.request.Request(sys.argv[1] + "/attestation", json.dumps(body).encode(), {"Content-Type": "application/json"})
+try:
+    urllib.request.urlopen(req, timeout=10)
+except urllib.error.HTTPError as e:
+    sys.exit(0 if e.code == 500 and "Invalid padding" in e.read().decode() else 1)
+sys.exit(1)
+PY
+}
+check as_refuses_padded_evidence padded_evidence_refused
+
 # The AS misbehaving.
 echo 500 >"$T_TMP/as/mode"
 expect as_500 as-error --as-addr "$AS" --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default --trusted-certs "$CA"
