@@ -159,8 +159,6 @@ static void check_token(struct verify_request *r)
 
 /* ---- trust anchors from the AS ---- */
 
-static void fetch_anchors(struct verifier *v);
-
 /* Settle every request waiting for anchors; stops if a callback frees the verifier. */
 static void settle_waiting(struct verifier *v, const char *failure)
 {
