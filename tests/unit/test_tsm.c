@@ -5,6 +5,7 @@
  * inblob bumps generation, reading outblob returns the report, rmdir removes the entry.
  * Needs root and /dev/fuse.
  */
+#include "attest/evidence.h"
 #include "attest/snp_evidence.h"
 #include "attest/tsm.h"
 #include "common/loop.h"
@@ -555,6 +556,39 @@ TEST(stalled_report_hits_deadline)
 	CHECK(rmdirs_reach(before + 1));
 }
 
+TEST(evidence_source_on_configfs_tsm)
+{
+	/* The daemon's interface: the address picks configfs-tsm, the timeout bounds each request. */
+	char addr[128], err[256];
+	snprintf(addr, sizeof(addr), "configfs-tsm://%s", fake.dir);
+	struct loop *loop = loop_new();
+	struct evidence_source *src = evidence_source_new(loop, addr, 10 * NSEC_PER_SEC, err, sizeof(err));
+	CHECK(src != NULL);
+	struct got g = { 0 };
+	CHECK(src && evidence_source_get(src, runtime_data, sizeof(runtime_data), record, &g));
+	for (int i = 0; i < 1000 && g.calls == 0; i++)
+		loop_run_once(loop, 20);
+	CHECK(g.calls == 1 && g.error == 0 && !strcmp(g.tee, "tdx"));
+	free(g.evidence);
+
+	/* Cancelled, or still pending when the source goes away: never called back. */
+	int before = fake.rmdirs;
+	struct got cancelled = { 0 }, dropped = { 0 };
+	struct evidence_request *req = evidence_source_get(src, runtime_data, 8, record, &cancelled);
+	CHECK(req && evidence_source_get(src, runtime_data, 8, record, &dropped));
+	if (req)
+		evidence_request_cancel(req);
+	evidence_source_free(src);
+	for (int i = 0; i < 10; i++)
+		loop_run_once(loop, 10);
+	CHECK(cancelled.calls == 0 && dropped.calls == 0);
+	CHECK(rmdirs_reach(before + 2)); /* the workers still finish and clean up */
+	loop_free(loop);
+
+	CHECK(evidence_source_new(NULL, "tcp://127.0.0.1:50002", NSEC_PER_SEC, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "unsupported evidence address 'tcp://127.0.0.1:50002'") != NULL);
+}
+
 TEST(missing_directory_refused)
 {
 	char err[256];
@@ -582,6 +616,7 @@ int main(void)
 	RUN(generation_race_detected);
 	RUN(inblob_size_refused);
 	RUN(stalled_report_hits_deadline);
+	RUN(evidence_source_on_configfs_tsm);
 	RUN(missing_directory_refused);
 	fake_unmount();
 	TEST_END();
