@@ -1,9 +1,10 @@
 /*
  * tng-wg token verify TOKEN_FILE --trusted-certs PEM... [--policy-ids ID...] [--runtime-data JSON] [--at UNIX_TIME]
- * tng-wg token request --as-addr URL --tee TEE --evidence FILE [--additional-evidence FILE]
+ * tng-wg token request --as-addr URL [--tee TEE] --evidence FILE [--additional-evidence FILE]
  *                      [--runtime-data JSON] [--policy-ids ID...] [--trusted-certs PEM...]
  *                      [--as-header 'K: V'...] [--ca-file PEM] [--timeout SECONDS]
  * An operator's tools: check a token offline, or send evidence to the AS and check its answer.
+ * The evidence file is raw evidence, or the output of `tng-wg evidence` (which names the TEE).
  */
 #include "attest/token.h"
 #include "attest/trust.h"
@@ -33,7 +34,7 @@ struct token_args {
 static const char usage_text[] =
 	"Usage: tng-wg token verify TOKEN_FILE --trusted-certs PEM... [--policy-ids ID...]\n"
 	"                           [--runtime-data JSON] [--at UNIX_TIME]\n"
-	"       tng-wg token request --as-addr URL --tee TEE --evidence FILE [--additional-evidence FILE]\n"
+	"       tng-wg token request --as-addr URL [--tee TEE] --evidence FILE [--additional-evidence FILE]\n"
 	"                            [--runtime-data JSON] [--policy-ids ID...] [--trusted-certs PEM...]\n"
 	"                            [--as-header 'Name: value'...] [--ca-file PEM] [--timeout SECONDS]\n";
 
@@ -180,9 +181,39 @@ static void on_verdict(void *ctx, const struct verdict *v)
 	printf("verdict: %s: %s\n", verdict_reason_name(v->reason), v->detail);
 }
 
+struct evidence_input {
+	const char *tee;
+	const char *evidence, *additional;
+	size_t evidence_len, additional_len;
+};
+
+/* The output of `tng-wg evidence` ("tee: T", "evidence: E", "additional_evidence: A" lines) is
+ * split in place; any other file is the evidence bytes themselves. */
+static void split_evidence_file(char *text, size_t len, struct evidence_input *in)
+{
+	in->evidence = text;
+	in->evidence_len = len;
+	if (strncmp(text, "tee: ", 5))
+		return;
+	in->evidence_len = 0;
+	for (char *line = text, *next; line && *line; line = next) {
+		if ((next = strchr(line, '\n')))
+			*next++ = 0;
+		if (!strncmp(line, "tee: ", 5)) {
+			in->tee = line + 5;
+		} else if (!strncmp(line, "evidence: ", 10)) {
+			in->evidence = line + 10;
+			in->evidence_len = strlen(in->evidence);
+		} else if (!strncmp(line, "additional_evidence: ", 21)) {
+			in->additional = line + 21;
+			in->additional_len = strlen(in->additional);
+		}
+	}
+}
+
 static int request(struct token_args *a)
 {
-	if (!a->as_addr || !a->tee || !a->evidence) {
+	if (!a->as_addr || !a->evidence) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
@@ -191,12 +222,24 @@ static int request(struct token_args *a)
 	size_t ev_len = 0, add_len = 0;
 	char *evidence = ok ? read_file(a->evidence, &ev_len) : NULL;
 	char *additional = evidence && a->additional ? read_file(a->additional, &add_len) : NULL;
+	struct evidence_input in = { 0 };
+	if (evidence)
+		split_evidence_file(evidence, ev_len, &in);
+	if (additional) {
+		in.additional = additional;
+		in.additional_len = add_len;
+	}
+	if (a->tee)
+		in.tee = a->tee;
 	double timeout = a->timeout ? strtod(a->timeout, NULL) : 30;
-	struct loop *loop = evidence && (!a->additional || additional) ? loop_new() : NULL;
+	struct loop *loop = NULL;
 	struct verifier *v = NULL;
 	int rc = 2;
 	char err[256];
-	if (!loop)
+	if (evidence && (!in.tee || !in.evidence_len))
+		fprintf(stderr, "tng-wg token: %s\n", !in.tee ? "the TEE type is unknown: give --tee"
+							  : "the evidence file holds no evidence");
+	if (!evidence || !in.tee || !in.evidence_len || (a->additional && !additional) || !(loop = loop_new()))
 		goto out;
 	struct verifier_config cfg = {
 		.as_addr = a->as_addr, .as_headers = a->headers.v, .n_headers = a->headers.n,
@@ -209,8 +252,8 @@ static int request(struct token_args *a)
 		goto out;
 	}
 	struct request_outcome o = { 0 };
-	if (!verifier_appraise(v, a->tee, (uint8_t *)evidence, ev_len, (uint8_t *)additional, add_len, rd,
-			       on_verdict, &o)) {
+	if (!verifier_appraise(v, in.tee, (const uint8_t *)in.evidence, in.evidence_len,
+			       (const uint8_t *)in.additional, in.additional_len, rd, on_verdict, &o)) {
 		fprintf(stderr, "tng-wg token: out of memory\n");
 		goto out;
 	}

@@ -77,6 +77,8 @@ base=(--tee "$TEE" --runtime-data "$RD" --timeout 10)
 
 expect accepted accepted --as-addr "$AS" --evidence "$T_TMP/ev" "${base[@]}" --policy-ids default --trusted-certs "$CA"
 sed -n 's/^token: //p' "$T_TMP/accepted.out" | tr -d '\n' >"$T_TMP/token.jwt"
+# the output of `tng-wg evidence` serves as the evidence file too, and names the TEE
+expect evidence_output_as_file accepted --as-addr "$AS" --evidence "$T_TMP/ev.txt" --runtime-data "$RD" --timeout 10 --policy-ids default --trusted-certs "$CA"
 check token_in_output test -s "$T_TMP/token.jwt"
 
 expect svn_contraindicated not-affirming --as-addr "$AS" --evidence "$T_TMP/ev-svn2" "${base[@]}" --policy-ids default --trusted-certs "$CA"
