@@ -761,6 +761,11 @@ void hs_conn_provide_verdict(struct hs_conn *c, bool accept, enum hs_reason reas
 	CONN_CALL(c, hs_session_provide_verdict(c->session, accept, reason_if_rejected, detail));
 }
 
+const struct sockaddr *hs_conn_peer(const struct hs_conn *c)
+{
+	return (const struct sockaddr *)&c->peer;
+}
+
 void hs_conn_set_owner_data(struct hs_conn *c, void *data)
 {
 	c->owner_data = data;

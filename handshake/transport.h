@@ -91,6 +91,8 @@ void hs_conn_provide_evidence(struct hs_conn *c, const char *tee, const uint8_t 
 void hs_conn_evidence_failed(struct hs_conn *c, const char *detail);
 void hs_conn_provide_verdict(struct hs_conn *c, bool accept, enum hs_reason reason_if_rejected,
 			     const char *detail);
+/* The peer's address (IPv4 peers as AF_INET; the port is the TCP port of this connection). */
+const struct sockaddr *hs_conn_peer(const struct hs_conn *c);
 void hs_conn_set_owner_data(struct hs_conn *c, void *data);
 void *hs_conn_owner_data(const struct hs_conn *c);
 

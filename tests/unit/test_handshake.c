@@ -42,7 +42,7 @@ struct node {
 	char own_json[256], expected_json[256];
 	uint8_t *last_evidence;
 	size_t last_evidence_len;
-	bool json_ok;
+	char peer_addr[INET_ADDRSTRLEN]; /* as the conn names it in need_evidence */
 	/* deferred answers */
 	struct hs_conn *pending_evidence, *pending_verdict;
 	bool pending_accept;
@@ -78,6 +78,9 @@ static void answer_evidence(struct node *n, struct hs_conn *c, const char *json)
 static void owner_need_evidence(void *ctx, struct hs_conn *c, const char *json)
 {
 	struct node *n = ctx;
+	const struct sockaddr_in *peer = (const struct sockaddr_in *)hs_conn_peer(c);
+	if (peer->sin_family == AF_INET)
+		inet_ntop(AF_INET, &peer->sin_addr, n->peer_addr, sizeof(n->peer_addr));
 	snprintf(n->own_json, sizeof(n->own_json), "%s", json);
 	if (n->withhold_evidence)
 		return;
@@ -301,6 +304,8 @@ TEST(both_accept_same_psk)
 	check_both_done(&p);
 	CHECK(p.a.result.we_initiated && !p.b.result.we_initiated);
 	CHECK(p.a.result.peer_attested && p.b.result.peer_attested);
+	CHECK_STR(p.a.peer_addr, "127.0.0.2");
+	CHECK_STR(p.b.peer_addr, "127.0.0.1");
 	CHECK_STR(p.a.result.peer_tee, "sample");
 	/* each side bound its own role and key; the other expected exactly that */
 	CHECK(json_has(p.a.own_json, "initiator", p.a.local.wg_public_key));
