@@ -174,7 +174,7 @@ static int node_start(struct node *n, struct loop *loop, struct hs_transport_con
 	memcpy(&cfg.bind_addr, &a, sizeof(a));
 	n->t = hs_transport_new(loop, &cfg, &n->local, &owner_ops, n, err, sizeof(err));
 	if (!n->t)
-		fprintf(stderr, "  %s: %s\n", n->addr, err);
+		snprintf(n->detail, sizeof(n->detail), "%s", err);
 	return n->t ? 0 : -1;
 }
 
@@ -229,13 +229,14 @@ static int pair_start(struct pair *p, struct hs_transport_config cfg)
 	for (int attempt = 0; attempt < 20; attempt++) {
 		cfg.port = 0;
 		if (node_start(&p->a, p->loop, cfg) != 0)
-			return -1;
+			break;
 		cfg.port = hs_transport_port(p->a.t);
 		if (node_start(&p->b, p->loop, cfg) == 0)
 			return 0;
 		hs_transport_free(p->a.t);
 		p->a.t = NULL;
 	}
+	fprintf(stderr, "  cannot start the nodes: %s%s\n", p->a.detail, p->b.detail);
 	return -1;
 }
 
