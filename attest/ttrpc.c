@@ -127,7 +127,7 @@ struct ttrpc_call {
 	ttrpc_done_fn done;
 	void *ctx;
 	int error;
-	char *message;
+	char message[256];
 	struct ttrpc_reply reply;
 };
 
@@ -203,7 +203,6 @@ static void buf_free(struct byte_buf *b)
 
 static void call_free(struct ttrpc_call *call)
 {
-	free(call->message);
 	ttrpc_reply_clear(&call->reply);
 	free(call);
 }
@@ -237,7 +236,7 @@ static void call_finish(struct ttrpc_call *call, int error, const char *message)
 	call->state = CALL_DONE;
 	call->error = error;
 	if (error)
-		call->message = strdup(message);
+		snprintf(call->message, sizeof(call->message), "%s", message);
 	list_append(&c->done, call);
 	if (!loop_timer_armed(&c->deliver))
 		loop_timer_arm_in(c->loop, &c->deliver, 0);

@@ -4,7 +4,6 @@
 #   evidence; the agent's INTERNAL error and a stalled agent fail clearly; a missing socket;
 #   the agent restarted between two calls; malformed replies from a hostile server.
 . "$(dirname "$0")/../lib/common.sh"
-require_root
 require_cmd go socat
 
 standin="$ROOT_DIR/build/standin/aa-standin"
