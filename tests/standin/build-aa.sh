@@ -10,5 +10,5 @@ if [ ! -d /usr/share/gocode/src/github.com/containerd/ttrpc ]; then
 fi
 mkdir -p build/standin
 export GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE="$PWD/build/standin/go-cache"
-go build -o "$out.tmp" ./tests/standin/aa
-mv "$out.tmp" "$out"
+go build -o "$out.$$" ./tests/standin/aa
+mv "$out.$$" "$out"
