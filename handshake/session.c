@@ -64,12 +64,6 @@ static void fail(struct hs_session *s, enum hs_reason reason, bool by_peer, cons
 	wipe_secrets(s);
 }
 
-static void fail_on_input(struct hs_session *s, const char *detail)
-{
-	s->failed_on_input = s->state == HS_SESSION_RUNNING;
-	fail(s, HS_PROTOCOL_ERROR, false, detail);
-}
-
 static int out_reserve(struct hs_session *s, size_t n)
 {
 	if (s->out_cap - s->out_len >= n)
@@ -142,6 +136,13 @@ static void reject(struct hs_session *s, enum hs_reason reason, const char *deta
 			*p = (uint8_t)reason;
 	}
 	fail(s, reason, false, detail);
+}
+
+/* The peer sent something malformed or too large: tell it what, and stop. */
+static void fail_on_input(struct hs_session *s, const char *detail)
+{
+	s->failed_on_input = s->state == HS_SESSION_RUNNING;
+	reject(s, HS_PROTOCOL_ERROR, detail);
 }
 
 static void check_done(struct hs_session *s)
@@ -281,7 +282,10 @@ static void on_peer_evidence(struct hs_session *s, const uint8_t *msg, size_t le
 	struct hs_evidence_msg m;
 
 	if (s->peer_evidence_seen || hs_evidence_decode(msg, len, s->cfg.max_evidence, &m) != 0) {
-		fail_on_input(s, "malformed or repeated evidence message");
+		char d[96];
+		snprintf(d, sizeof(d), "malformed or repeated evidence message (evidence limit %zu)",
+			 s->cfg.max_evidence);
+		fail_on_input(s, d);
 		return;
 	}
 	s->peer_evidence_seen = true;
@@ -352,8 +356,15 @@ static void read_transport(struct hs_session *s, const uint8_t *frame, size_t le
 	}
 	size_t n = len - NOISE_TAGLEN - 1;
 	uint8_t more = s->scratch[0];
-	if (more > 1 || n > s->message_max - s->message_len) {
-		fail_on_input(s, "malformed or oversized message");
+	if (more > 1) {
+		fail_on_input(s, "malformed chunk");
+		return;
+	}
+	if (n > s->message_max - s->message_len) {
+		char d[96];
+		snprintf(d, sizeof(d), "message exceeds %zu bytes (evidence limit %zu)", s->message_max,
+			 s->cfg.max_evidence);
+		fail_on_input(s, d);
 		return;
 	}
 	if (grow_message(s, s->message_len + n) != 0) {

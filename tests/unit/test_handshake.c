@@ -526,8 +526,13 @@ static void check_dropped_on(const uint8_t *frame, size_t len)
 	int fd = raw_connect("127.0.0.1", hs_transport_port(p.a.t));
 	CHECK(fd >= 0);
 	CHECK(send(fd, frame, len, 0) == (ssize_t)len);
+	/* told why in an abort frame, then closed */
 	uint8_t buf[256];
-	CHECK(raw_read(p.loop, fd, buf, sizeof(buf)) == 0); /* closed, nothing sent */
+	size_t got = 0;
+	ssize_t n;
+	while ((n = raw_read(p.loop, fd, buf + got, sizeof(buf) - got)) > 0)
+		got += (size_t)n;
+	CHECK(n == 0 && got == 5 && !memcmp(buf, "\0\0\0\1", 4) && buf[4] == HS_PROTOCOL_ERROR);
 	struct hs_transport_counters c;
 	hs_transport_get_counters(p.a.t, &c);
 	CHECK(c.malformed_input == 1);
@@ -734,12 +739,17 @@ static void pump(struct hs_session *a, struct hs_session *b, size_t piece)
 	}
 }
 
-static void sess_pair(struct sess_owner *i, struct sess_owner *r, uint8_t vi, uint8_t vr)
+/* A session pair attesting both ways; or, without r_attests, only the initiator attests (and
+ * requires nothing). The responder may have its own evidence limit. */
+static void sess_pair_limits(struct sess_owner *i, struct sess_owner *r, uint8_t vi, uint8_t vr,
+			     size_t max_evidence_r, bool r_attests)
 {
 	struct hs_session_config ci = { .initiator = true, .version = vi };
-	struct hs_session_config cr = { .initiator = false, .version = vr };
+	struct hs_session_config cr = { .initiator = false, .version = vr,
+					.max_evidence = max_evidence_r };
 	ci.local.will_attest = ci.local.requires_peer_evidence = true;
 	cr.local = ci.local;
+	cr.local.will_attest = ci.local.requires_peer_evidence = r_attests;
 	randombytes_buf(ci.static_private, 32);
 	randombytes_buf(cr.static_private, 32);
 	randombytes_buf(ci.local.wg_public_key, 32);
@@ -748,6 +758,27 @@ static void sess_pair(struct sess_owner *i, struct sess_owner *r, uint8_t vi, ui
 	memset(r, 0, sizeof(*r));
 	i->s = hs_session_new(&ci, &sess_ops, i);
 	r->s = hs_session_new(&cr, &sess_ops, r);
+}
+
+static void sess_pair(struct sess_owner *i, struct sess_owner *r, uint8_t vi, uint8_t vr)
+{
+	sess_pair_limits(i, r, vi, vr, 0, true);
+}
+
+TEST(session_peer_evidence_over_our_limit)
+{
+	/* the initiator's evidence (its runtime data JSON, about 200 bytes) exceeds the
+	 * responder's limit: the responder refuses and says why */
+	struct sess_owner i, r;
+	sess_pair_limits(&i, &r, 0, 0, 64, false);
+	pump(i.s, r.s, 4096);
+	CHECK(hs_session_state(r.s) == HS_SESSION_FAILED && hs_session_failed_on_input(r.s));
+	CHECK(hs_session_reason(r.s) == HS_PROTOCOL_ERROR && !hs_session_reported_by_peer(r.s));
+	CHECK(hs_session_state(i.s) == HS_SESSION_FAILED && hs_session_reported_by_peer(i.s));
+	CHECK(hs_session_reason(i.s) == HS_PROTOCOL_ERROR);
+	CHECK(strstr(hs_session_detail(i.s), "evidence limit 64") != NULL);
+	hs_session_free(i.s);
+	hs_session_free(r.s);
 }
 
 TEST(session_byte_by_byte)
@@ -812,6 +843,7 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	RUN(session_byte_by_byte);
+	RUN(session_peer_evidence_over_our_limit);
 	RUN(session_version_mismatch);
 	RUN(session_tampered_transport_message);
 	RUN(both_accept_same_psk);
