@@ -16,9 +16,11 @@
  *     -> s, se             payload: empty
  *   hello       := u8 version (1) || u8 flags    flags bit 0: will attest, bit 1: requires the
  *                                                 peer's evidence; other bits are ignored
- *   A side that has no transport keys yet may send, instead of its next handshake message, an
- *   abort frame of exactly one byte: the enum hs_reason why it gives up (busy, rate limited,
- *   superseded, version mismatch, timeout). It is unauthenticated and only ever ends the attempt.
+ *   A side that has no transport keys yet gives up with an abort frame of exactly one byte: the
+ *   enum hs_reason why (busy, rate limited, superseded, version mismatch, malformed input,
+ *   timeout). No Noise message is that short, and a responder that has not yet read message 3
+ *   may send one after the initiator already holds keys, so it is accepted at any point. It is
+ *   unauthenticated and only ever ends the attempt.
  *
  * Transport phase: each frame is a Noise transport message (ChaCha20-Poly1305, nonce 4 zero bytes
  * || LE64(n), n counting from 0 per direction; the initiator sends with the first split key).
