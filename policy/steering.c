@@ -74,13 +74,11 @@ static void for_each_dst(FILE *out, const struct node_config *cfg, enum entry_ki
 static void ingress_steer(FILE *out, const struct node_config *cfg, const struct entry *e,
 			  const struct capture_dst *c, const char *match, const char *comment)
 {
+	/* A port-only match covers both families; only IPv4 can go through the overlay. */
+	const char *family = c->has_host || c->ipset ? "" : "meta nfproto ipv4 ";
 	uint32_t m = cfg->overlay.fwmark;
-	if (!c->has_host && !c->ipset)
-		fprintf(out, "\t\tmeta nfproto ipv4 %s meta mark set %u ct mark set %u counter comment \"%s\"\n",
-			match, m, m, comment);
-	else
-		fprintf(out, "\t\t%s meta mark set %u ct mark set %u counter comment \"%s\"\n", match, m,
-			m, comment);
+	fprintf(out, "\t\t%s%s meta mark set %u ct mark set %u counter comment \"%s\"\n", family, match,
+		m, m, comment);
 }
 
 static void ingress_ipv6_reject(FILE *out, const struct node_config *cfg, const struct entry *e,
@@ -174,21 +172,6 @@ static void write_ruleset(FILE *out, const struct node_config *cfg)
 	fprintf(out, "\t}\n}\n");
 }
 
-char *steering_ruleset_text(const struct node_config *cfg)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
-	if (!out)
-		return NULL;
-	write_ruleset(out, cfg);
-	if (fclose(out) != 0) {
-		free(text);
-		return NULL;
-	}
-	return text;
-}
-
 /* Runs nft commands as one transaction. On success *output (if given) gets nft's output
  * (malloc'd); on failure err gets nft's message. */
 static int run_nft(const char *commands, char **output, char *err, size_t errlen)
@@ -236,22 +219,37 @@ static void write_kept_elements(FILE *out, const char *table, const char *name)
 /* Deletes the table whether or not it exists. */
 #define DELETE_TABLE "table inet %s\ndelete table inet %s\n"
 
-int steering_apply(const struct node_config *cfg, char *err, size_t errlen)
+/* The ruleset; with `replace`, as one transaction that also deletes a stale table and refills
+ * the sets with the elements they hold now. NULL when out of memory. */
+static char *compose(const struct node_config *cfg, bool replace)
 {
-	char table[32];
-	steering_table_name(cfg->overlay.ifname, table, sizeof(table));
-	char *text = NULL;
+	char table[32], *text = NULL;
 	size_t len = 0;
+	steering_table_name(cfg->overlay.ifname, table, sizeof(table));
 	FILE *out = open_memstream(&text, &len);
-	if (!out) {
-		snprintf(err, errlen, "nftables: out of memory");
-		return -1;
-	}
-	fprintf(out, DELETE_TABLE, table, table);
+	if (!out)
+		return NULL;
+	if (replace)
+		fprintf(out, DELETE_TABLE, table, table);
 	write_ruleset(out, cfg);
-	for_each_set(out, cfg, table, write_kept_elements);
+	if (replace)
+		for_each_set(out, cfg, table, write_kept_elements);
 	if (fclose(out) != 0) {
 		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+char *steering_ruleset_text(const struct node_config *cfg)
+{
+	return compose(cfg, false);
+}
+
+int steering_apply(const struct node_config *cfg, char *err, size_t errlen)
+{
+	char *text = compose(cfg, true);
+	if (!text) {
 		snprintf(err, errlen, "nftables: out of memory");
 		return -1;
 	}

@@ -4,9 +4,9 @@
 # tests/tools/tun_peer.py drives as the far end of the overlay. Checks: one table after
 # repeated applies and over a stale one; captured TCP/UDP gets the steering mark and leaves
 # through tngwg0 (a full TCP handshake with the peer on the TUN); ipset captures and kept set
-# elements; plaintext to an egress port from B is dropped, local access stays; from the overlay
-# only egress ports and replies pass, under strict rp_filter; remove leaves no table, no rule,
-# no route and the sysctls as they were.
+# elements; IPv6 to a captured port is refused; plaintext (IPv4 or IPv6) to an egress port from
+# B is dropped, local access stays; from the overlay only egress ports and replies pass, under
+# strict rp_filter; remove leaves no table, no rule, no route and the sysctls as they were.
 . "$(dirname "$0")/../lib/common.sh"
 require_root
 require_cmd nft ip socat python3 cc pkg-config
@@ -30,6 +30,8 @@ B="$T_PREFIX-b"
 ip -n "$A" link add va type veth peer name vb netns "$B"
 ip -n "$A" addr add 10.77.0.1/24 dev va
 ip -n "$B" addr add 10.77.0.2/24 dev vb
+ip -n "$A" addr add fd77::1/64 dev va nodad
+ip -n "$B" addr add fd77::2/64 dev vb nodad
 ip -n "$A" link set va up
 ip -n "$B" link set vb up
 ip -n "$A" tuntap add dev tngwg0 mode tun
@@ -58,12 +60,16 @@ done
 for port in 7000 8000; do
 	bg "$A" socat TCP-LISTEN:$port,reuseaddr,fork SYSTEM:"echo a$port"
 done
+# The same over IPv6: B on 9001, A on 7000.
+bg "$B" socat TCP6-LISTEN:9001,ipv6only=1,reuseaddr,fork SYSTEM:"echo b6"
+bg "$A" socat TCP6-LISTEN:7000,ipv6only=1,reuseaddr,fork SYSTEM:"echo a6"
 wait_for 10 ip netns exec "$B" socat -u /dev/null TCP:127.0.0.1:9100
 wait_for 10 ip netns exec "$A" socat -u /dev/null TCP:127.0.0.1:8000
+wait_for 10 ip netns exec "$A" socat -u /dev/null "TCP6:[::1]:7000"
+wait_for 10 ip netns exec "$B" socat -u /dev/null "TCP6:[::1]:9001"
 
-reaches() { # NS HOST PORT: the service there answers
-	[ "$(ip netns exec "$1" socat -T3 - "TCP:$2:$3,connect-timeout=3" </dev/null 2>/dev/null)" = "${4:-}" ] &&
-		[ -n "${4:-}" ]
+reaches() { # NS SOCAT-ADDRESS REPLY: the service there answers with REPLY
+	[ "$(ip netns exec "$1" socat -T3 - "$2,connect-timeout=3" </dev/null 2>/dev/null)" = "$3" ]
 }
 counter() { # CHAIN COMMENT: packets counted by the rule with that comment
 	ip netns exec "$A" nft list chain $table "$1" |
@@ -74,8 +80,10 @@ fwmark_rules() { ip -n "$A" rule list | grep -c 'fwmark 0xca6c lookup 51820'; }
 sysctl_a() { ip netns exec "$A" sysctl -n "net.ipv4.conf.tngwg0.$1"; }
 
 # Controls: without the rules everything is plain and reachable.
-check baseline_plain_reachable reaches "$B" 10.77.0.1 7000 a7000
-check baseline_ingress_port_reachable reaches "$A" 10.77.0.2 9001 b9001
+check baseline_plain_reachable reaches "$B" TCP:10.77.0.1:7000 a7000
+check baseline_ingress_port_reachable reaches "$A" TCP:10.77.0.2:9001 b9001
+check baseline_ipv6_reachable reaches "$A" "TCP6:[fd77::2]:9001" b6
+check baseline_ipv6_egress_reachable reaches "$B" "TCP6:[fd77::1]:7000" a6
 
 if ip netns exec "$A" "$tool" apply "$T_TMP/node.json" "$state"; then
 	pass apply
@@ -89,7 +97,7 @@ check src_valid_mark_set [ "$(sysctl_a src_valid_mark)" = 1 ]
 check rp_filter_loose [ "$(sysctl_a rp_filter)" = 2 ]
 
 # Ingress: TCP and UDP to 9001 are marked and rerouted (no peer answers on the TUN yet).
-if ! reaches "$A" 10.77.0.2 9001 b9001 && [ "$(counter output 'add_ingress[0].netfilter.capture_dst[0]')" -gt 0 ]; then
+if ! reaches "$A" TCP:10.77.0.2:9001 b9001 && [ "$(counter output 'add_ingress[0].netfilter.capture_dst[0]')" -gt 0 ]; then
 	pass tcp_to_ingress_port_steered
 else
 	fail tcp_to_ingress_port_steered "reached B in plaintext or no count: $(counter output 'add_ingress[0].netfilter.capture_dst[0]')"
@@ -97,7 +105,13 @@ fi
 before=$(counter output 'add_ingress[0].netfilter.capture_dst[0]')
 echo x | ip netns exec "$A" socat -u - UDP:10.77.0.2:9001
 check udp_to_ingress_port_steered [ "$(counter output 'add_ingress[0].netfilter.capture_dst[0]')" -gt "$before" ]
-check other_port_untouched reaches "$A" 10.77.0.2 9002 b9002
+check other_port_untouched reaches "$A" TCP:10.77.0.2:9002 b9002
+# The overlay is IPv4: IPv6 to a captured port is refused rather than sent in plaintext.
+if ! reaches "$A" "TCP6:[fd77::2]:9001" b6 && [ "$(counter output 'add_ingress[0].netfilter.capture_dst[0]: IPv6')" -gt 0 ]; then
+	pass ipv6_to_ingress_port_refused
+else
+	fail ipv6_to_ingress_port_refused "count $(counter output 'add_ingress[0].netfilter.capture_dst[0]: IPv6')"
+fi
 
 # The steered SYN leaves through tngwg0; the peer's answer there completes the connection.
 rm -f "$T_TMP/ready"
@@ -113,22 +127,28 @@ else
 fi
 
 # ipset: nothing captured until the set holds B; then steered; a re-apply keeps the element.
-check ipset_empty_not_captured reaches "$A" 10.77.0.2 9100 b9100
+check ipset_empty_not_captured reaches "$A" TCP:10.77.0.2:9100 b9100
 ip netns exec "$A" nft add element $table tng_peers '{ 10.77.0.2 }'
-if ! reaches "$A" 10.77.0.2 9100 b9100 && [ "$(counter output 'add_ingress[0].netfilter.capture_dst[1]')" -gt 0 ]; then
+if ! reaches "$A" TCP:10.77.0.2:9100 b9100 && [ "$(counter output 'add_ingress[0].netfilter.capture_dst[1]')" -gt 0 ]; then
 	pass ipset_capture_steered
 else
 	fail ipset_capture_steered "count $(counter output 'add_ingress[0].netfilter.capture_dst[1]')"
 fi
 
 # Egress: plaintext from B to 7000 is dropped; local clients and other ports are untouched.
-if ! reaches "$B" 10.77.0.1 7000 a7000 && [ "$(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')" -gt 0 ]; then
+if ! reaches "$B" TCP:10.77.0.1:7000 a7000 && [ "$(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')" -gt 0 ]; then
 	pass plaintext_to_egress_port_dropped
 else
 	fail plaintext_to_egress_port_dropped "count $(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')"
 fi
-check local_client_to_egress_port reaches "$A" 10.77.0.1 7000 a7000
-check unprotected_port_from_b reaches "$B" 10.77.0.1 8000 a8000
+before=$(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')
+if ! reaches "$B" "TCP6:[fd77::1]:7000" a6 && [ "$(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')" -gt "$before" ]; then
+	pass ipv6_plaintext_to_egress_port_dropped
+else
+	fail ipv6_plaintext_to_egress_port_dropped "reached over IPv6"
+fi
+check local_client_to_egress_port reaches "$A" TCP:10.77.0.1:7000 a7000
+check unprotected_port_from_b reaches "$B" TCP:10.77.0.1:8000 a8000
 
 # From the overlay (a packet written into tngwg0, source B, strict rp_filter): the egress port
 # answers and its SYN-ACK goes back into the overlay; a port no egress entry names is dropped.
@@ -166,8 +186,8 @@ check no_route [ -z "$(ip -n "$A" route show table 51820)" ]
 check rp_filter_restored [ "$(sysctl_a rp_filter)" = 1 ]
 check src_valid_mark_restored [ "$(sysctl_a src_valid_mark)" = 0 ]
 check state_file_removed [ ! -e "$state/tngwg0.sysctl" ]
-check plain_again reaches "$B" 10.77.0.1 7000 a7000
-check ingress_plain_again reaches "$A" 10.77.0.2 9001 b9001
+check plain_again reaches "$B" TCP:10.77.0.1:7000 a7000
+check ingress_plain_again reaches "$A" TCP:10.77.0.2:9001 b9001
 check remove_twice ip netns exec "$A" "$tool" remove "$T_TMP/node.json" "$state"
 
 finish

@@ -135,6 +135,11 @@ TEST(no_ra_node_with_tng_bench_fields)
 	for (size_t i = 0; i < cfg->n_warnings; i++)
 		listen_warned += strstr(cfg->warnings[i], "netfilter.listen_port: ignored") != NULL;
 	CHECK(listen_warned == 2);
+	/* capture_local_traffic: local clients of the egress port are dropped too (no "lo" exception). */
+	char *rules = steering_ruleset_text(cfg);
+	CHECK(rules && strstr(rules, "\t\tmeta l4proto { tcp, udp } th dport 5201 counter drop comment "
+				     "\"add_egress[0].netfilter.capture_dst[0]: plaintext\"\n"));
+	free(rules);
 	config_free(cfg);
 }
 
