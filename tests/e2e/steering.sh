@@ -13,11 +13,7 @@ require_cmd nft ip socat python3 cc pkg-config
 
 tool="$T_TMP/policy_tool"
 peer="$ROOT_DIR/tests/tools/tun_peer.py"
-flags=(-std=c11 -D_GNU_SOURCE -I"$ROOT_DIR")
-case "$TNGWG_BUILD" in */asan) flags+=(-fsanitize=address,undefined) ;; esac
-# shellcheck disable=SC2046
-if ! cc "${flags[@]}" -o "$tool" "$ROOT_DIR/tests/tools/policy_tool.c" "$TNGWG_BUILD/libtngwg.a" \
-	$(pkg-config --libs libsodium openssl libmnl libnftables libcjson libcurl libprotobuf-c) -lm; then
+if ! "$ROOT_DIR/tests/tools/build-c-tool.sh" policy_tool "$tool" "$TNGWG_BUILD"; then
 	echo "FAIL steering: cannot build tests/tools/policy_tool.c against $TNGWG_BUILD/libtngwg.a"
 	exit 1
 fi
