@@ -15,6 +15,9 @@ show_field() { # SIDE FIELD: the value `wg show IF FIELD` prints for the peer
 	pair_wg "$1" show "${PAIR_IF[$1]}" "$2" | awk '{ print $NF; exit }'
 }
 
+received_more_than() { [ "$(stat -c %s "$PAIR_TRANSFER_OUT" 2>/dev/null || echo 0)" -gt "$1" ]; }
+handshake_after() { [ "$(pair_handshake "$1")" -gt "$2" ]; } # SIDE T
+
 transfer_total() { # SIDE: rx + tx bytes with the peer
 	pair_wg "$1" show "${PAIR_IF[$1]}" transfer | awk '{ print $2 + $3; exit }'
 }
@@ -58,7 +61,7 @@ interop_case() {
 	[ "$init" = b ] && dst=${PAIR_INNER6[$resp]}
 	pair_transfer_start "$init" "$resp" "$dst" "$PAYLOAD"
 	local rekeyed=""
-	wait_for 60 sh -c "test \$(stat -c %s '$PAIR_TRANSFER_OUT' 2>/dev/null || echo 0) -gt 4194304"
+	wait_for 60 received_more_than 4194304
 	pair_wait_next_second "$hs0"
 	for side in a b; do
 		if [ "${PAIR_IMPL[$side]}" = tng ]; then
@@ -67,8 +70,7 @@ interop_case() {
 	done
 	check "$t.transfer_64MiB_sha256" pair_transfer_wait 180
 	if [ -n "$rekeyed" ]; then
-		wait_for 15 sh -c "[ \"\$(ip netns exec '${PAIR_NS[a]}' wg show '${PAIR_IF[a]}' latest-handshakes | awk '{print \$2}')\" -gt $hs0 ]"
-		[ "$(pair_handshake a)" -gt "$hs0" ] && pass "$t.sigusr1_rekeyed" ||
+		wait_for 15 handshake_after a "$hs0" && pass "$t.sigusr1_rekeyed" ||
 			fail "$t.sigusr1_rekeyed" "latest handshake still $hs0"
 		check "$t.ping_after_rekey" pair_ping "$init" "${PAIR_INNER4[$resp]}"
 	fi

@@ -11,6 +11,8 @@ endpoint_of_peer() { # SIDE: the endpoint SIDE holds for its peer
 	pair_wg "$1" show "${PAIR_IF[$1]}" endpoints | awk '{ print $2; exit }'
 }
 
+endpoint_is() { [ "$(endpoint_of_peer "$1")" = "$2" ]; }
+
 # Moves SIDE's outer address from OLD to NEW (both CIDR), keeping the veth's subnet route.
 move_outer() {
 	local side=$1 old=$2 new=$3 nodad=""
@@ -32,7 +34,7 @@ roam_case() {
 			endpoint "$peer_endpoint"
 	fi
 	check "$t.ping_from_new_address" pair_ping "$side" "${PAIR_INNER4[$other]}"
-	wait_for 5 sh -c "[ \"\$(ip netns exec '${PAIR_NS[$other]}' wg show '${PAIR_IF[$other]}' endpoints | awk '{print \$2}')\" = '$expected' ]"
+	wait_for 5 endpoint_is "$other" "$expected"
 	local got
 	got=$(endpoint_of_peer "$other")
 	[ "$got" = "$expected" ] && pass "$t.endpoint_followed" || fail "$t.endpoint_followed" "got $got, want $expected"
