@@ -50,11 +50,6 @@ static const struct refusal transport_fields[] = {
 	{ NULL, NULL },
 };
 
-static const cJSON *field(const cJSON *obj, const char *key)
-{
-	return cJSON_GetObjectItemCaseSensitive(obj, key);
-}
-
 static void *zalloc(struct diag *d, size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size);
@@ -119,7 +114,7 @@ static bool parse_capture_host(struct diag *d, const cJSON *v, const char *path,
 static bool parse_capture_ports(struct diag *d, const cJSON *obj, const char *path,
 				struct capture_dst *dst)
 {
-	const cJSON *port = field(obj, "port"), *port_end = field(obj, "port_end");
+	const cJSON *port = json_field(obj, "port"), *port_end = json_field(obj, "port_end");
 	char p[JSON_PATH_MAX];
 	uint64_t v;
 	if (port) {
@@ -153,7 +148,7 @@ static bool parse_capture_dst(struct diag *d, const cJSON *v, const char *path,
 		return false;
 	}
 	bool ok = json_check_keys(d, v, path, keys);
-	const cJSON *host = field(v, "host"), *ipset = field(v, "ipset");
+	const cJSON *host = json_field(v, "host"), *ipset = json_field(v, "ipset");
 	char p[JSON_PATH_MAX];
 	if (host) {
 		json_path_key(p, path, "host");
@@ -173,7 +168,7 @@ static bool parse_capture_dst(struct diag *d, const cJSON *v, const char *path,
 	if (host && ipset) {
 		diag_error(d, path, "Only one of host or ipset can be specified");
 		ok = false;
-	} else if (!host && !ipset && !field(v, "port") && !field(v, "port_end")) {
+	} else if (!host && !ipset && !json_field(v, "port") && !json_field(v, "port_end")) {
 		diag_error(d, path, "one of host, ipset, port must be specified");
 		ok = false;
 	}
@@ -229,7 +224,7 @@ static bool parse_capture_dsts(struct diag *d, const cJSON *v, const char *path,
 
 static bool parse_cgroups(struct diag *d, const cJSON *nf, const char *path, const char *key)
 {
-	const cJSON *v = field(nf, key);
+	const cJSON *v = json_field(nf, key);
 	if (!v)
 		return true;
 	char p[JSON_PATH_MAX];
@@ -256,12 +251,12 @@ static bool parse_netfilter(struct diag *d, const cJSON *nf, const char *path, s
 	bool ok = json_check_keys(d, nf, path, e->kind == ENTRY_INGRESS ? ingress_keys : egress_keys);
 	char p[JSON_PATH_MAX];
 	json_path_key(p, path, "capture_dst");
-	ok &= parse_capture_dsts(d, field(nf, "capture_dst"), p, e, overlay_port);
+	ok &= parse_capture_dsts(d, json_field(nf, "capture_dst"), p, e, overlay_port);
 	ok &= parse_cgroups(d, nf, path, "capture_cgroup");
 	ok &= parse_cgroups(d, nf, path, "nocapture_cgroup");
 	const cJSON *v;
 	uint64_t n;
-	if ((v = field(nf, "listen_port"))) {
+	if ((v = json_field(nf, "listen_port"))) {
 		json_path_key(p, path, "listen_port");
 		if (json_read_uint(d, v, p, 0, 65535, NULL, &n))
 			diag_warn(d, p, "ignored: tng-wg steers packets into its overlay interface and has no listener");
@@ -269,12 +264,12 @@ static bool parse_netfilter(struct diag *d, const cJSON *nf, const char *path, s
 			ok = false;
 	}
 	e->so_mark = CONFIG_DEFAULT_SO_MARK;
-	if ((v = field(nf, "so_mark"))) {
+	if ((v = json_field(nf, "so_mark"))) {
 		json_path_key(p, path, "so_mark");
 		ok &= json_read_uint(d, v, p, 1, UINT32_MAX, EXPECTED_SO_MARK, &n);
 		e->so_mark = (uint32_t)n;
 	}
-	if ((v = field(nf, "capture_local_traffic"))) {
+	if ((v = json_field(nf, "capture_local_traffic"))) {
 		json_path_key(p, path, "capture_local_traffic");
 		ok &= json_read_bool(d, v, p, &e->capture_local_traffic);
 	}
@@ -288,7 +283,7 @@ static bool apply_refusals(struct diag *d, const cJSON *obj, const char *path,
 {
 	bool ok = true;
 	for (const struct refusal *r = list; r->key; r++) {
-		if (!field(obj, r->key))
+		if (!json_field(obj, r->key))
 			continue;
 		char p[JSON_PATH_MAX];
 		json_path_key(p, path, r->key);
@@ -302,11 +297,11 @@ static bool apply_refusals(struct diag *d, const cJSON *obj, const char *path,
 static void warn_transport_fields(struct diag *d, const cJSON *obj, const char *path)
 {
 	for (const struct refusal *r = transport_fields; r->key; r++) {
-		if (!field(obj, r->key))
+		if (!json_field(obj, r->key))
 			continue;
 		char p[JSON_PATH_MAX];
 		json_path_key(p, path, r->key);
-		if (json_expect_object(d, field(obj, r->key), p))
+		if (json_expect_object(d, json_field(obj, r->key), p))
 			diag_warn(d, p, "%s", r->message);
 	}
 }
@@ -315,12 +310,12 @@ static void warn_transport_fields(struct diag *d, const cJSON *obj, const char *
 static bool check_ra_args(struct diag *d, const cJSON *obj, const char *path, struct entry *e)
 {
 	const char *kind = e->kind == ENTRY_INGRESS ? "add_ingress" : "add_egress";
-	const cJSON *no_ra = field(obj, "no_ra");
+	const cJSON *no_ra = json_field(obj, "no_ra");
 	char p[JSON_PATH_MAX];
 	json_path_key(p, path, "no_ra");
 	if (no_ra && !json_read_bool(d, no_ra, p, &e->no_ra))
 		return false;
-	bool has_attest = field(obj, "attest"), has_verify = field(obj, "verify");
+	bool has_attest = json_field(obj, "attest"), has_verify = json_field(obj, "verify");
 	if (e->no_ra && has_verify) {
 		diag_error(d, path, "The 'no_ra: true' flag should not be used with 'verify' field");
 		return false;
@@ -358,7 +353,7 @@ static bool parse_entry(struct diag *d, const cJSON *v, const char *path, struct
 	warn_transport_fields(d, v, path);
 	char p[JSON_PATH_MAX];
 	const cJSON *f;
-	if ((f = field(v, "web_page_inject"))) {
+	if ((f = json_field(v, "web_page_inject"))) {
 		bool inject = false;
 		json_path_key(p, path, "web_page_inject");
 		if (!json_read_bool(d, f, p, &inject))
@@ -369,18 +364,18 @@ static bool parse_entry(struct diag *d, const cJSON *v, const char *path, struct
 		}
 	}
 	json_path_key(p, path, "netfilter");
-	if ((f = field(v, "netfilter"))) {
+	if ((f = json_field(v, "netfilter"))) {
 		ok &= parse_netfilter(d, f, p, e, overlay_port);
 	} else if (!refused_mode) {
 		diag_error(d, path, "expected a capture mode: \"netfilter\" (tng-wg is an L3 overlay)");
 		ok = false;
 	}
 	ok &= check_ra_args(d, v, path, e);
-	if ((f = field(v, "attest"))) {
+	if ((f = json_field(v, "attest"))) {
 		json_path_key(p, path, "attest");
 		ok &= (e->attest = ra_parse_attest(d, f, p)) != NULL;
 	}
-	if ((f = field(v, "verify"))) {
+	if ((f = json_field(v, "verify"))) {
 		json_path_key(p, path, "verify");
 		ok &= (e->verify = ra_parse_verify(d, f, p)) != NULL;
 	}
@@ -410,7 +405,7 @@ static bool parse_listed_entry(struct diag *d, const cJSON *item, const char *pa
 static bool parse_entries(struct diag *d, const cJSON *root, const char *key, enum entry_kind kind,
 			  struct node_config *cfg)
 {
-	const cJSON *list = field(root, key);
+	const cJSON *list = json_field(root, key);
 	if (!list)
 		return true;
 	if (!cJSON_IsArray(list)) {
@@ -508,7 +503,7 @@ static bool parse_overlay(struct diag *d, const cJSON *v, struct overlay_config 
 	bool ok = json_check_keys(d, v, "overlay", keys);
 	const cJSON *f;
 	char p[JSON_PATH_MAX];
-	if ((f = field(v, "interface"))) {
+	if ((f = json_field(v, "interface"))) {
 		if (cJSON_IsString(f) && valid_ifname(f->valuestring)) {
 			snprintf(o->ifname, sizeof(o->ifname), "%s", f->valuestring);
 		} else {
@@ -520,7 +515,7 @@ static bool parse_overlay(struct diag *d, const cJSON *v, struct overlay_config 
 	for (size_t i = 0; i < sizeof(overlay_uints) / sizeof(overlay_uints[0]); i++) {
 		const struct uint_field *u = &overlay_uints[i];
 		uint64_t n;
-		if (!(f = field(v, u->key)))
+		if (!(f = json_field(v, u->key)))
 			continue;
 		json_path_key(p, "overlay", u->key);
 		if (json_read_uint(d, f, p, u->min, u->max, u->expected, &n))
@@ -532,7 +527,7 @@ static bool parse_overlay(struct diag *d, const cJSON *v, struct overlay_config 
 		diag_error(d, "overlay.table", "expected %s, got %u", EXPECTED_TABLE, o->table);
 		ok = false;
 	}
-	if ((f = field(v, "peers")))
+	if ((f = json_field(v, "peers")))
 		ok &= parse_peers(d, f, "overlay.peers", o);
 	return ok;
 }
@@ -543,7 +538,7 @@ static void warn_unused_top_level(struct diag *d, const cJSON *root)
 {
 	static const char *const unused[] = { "control_interface", "metric", "trace", "admin_bind", NULL };
 	for (const char *const *k = unused; *k; k++) {
-		const cJSON *v = field(root, *k);
+		const cJSON *v = json_field(root, *k);
 		if (v && json_expect_object(d, v, *k))
 			diag_warn(d, *k, "accepted for TNG compatibility but not used by tng-wg (see 'tng-wg show')");
 	}
@@ -581,12 +576,12 @@ int config_parse(const char *text, const char *filename, struct node_config **ou
 	if (!json_expect_object(&d, root, "(top level)"))
 		goto done;
 	json_check_keys(&d, root, "", top_keys);
-	cfg->entries = zalloc(&d, array_size(field(root, "add_ingress")) +
-					  array_size(field(root, "add_egress")),
+	cfg->entries = zalloc(&d, array_size(json_field(root, "add_ingress")) +
+					  array_size(json_field(root, "add_egress")),
 			      sizeof(*cfg->entries));
 	if (!cfg->entries || !cfg->path)
 		goto done;
-	parse_overlay(&d, field(root, "overlay"), &cfg->overlay);
+	parse_overlay(&d, json_field(root, "overlay"), &cfg->overlay);
 	parse_entries(&d, root, "add_ingress", ENTRY_INGRESS, cfg);
 	parse_entries(&d, root, "add_egress", ENTRY_EGRESS, cfg);
 	warn_unused_top_level(&d, root);

@@ -3,6 +3,15 @@
  * verify, no_ra) plus the `overlay` object only an L3 overlay needs. config_parse validates
  * everything up front and reports every problem with the file name, the JSON path and what was
  * expected, so the daemon never starts on a half-understood config.
+ *
+ * Unknown keys are errors, as in TNG. Accepted from TNG without effect, with a warning:
+ * control_interface, metric, trace, admin_bind; an entry's rats_tls and quic;
+ * netfilter.listen_port (tng-wg steers packets, it has no proxy listener); empty cgroup lists.
+ * Refused, naming what to use instead: the modes mapping, http_proxy, socks5, hook, mapping_udp;
+ * ohttp, encap_in_http, decap_from_http, direct_forward; non-empty capture_cgroup and
+ * nocapture_cgroup; the passport model, providers other than "coco", as_type grpc and builtin,
+ * verify_signer_transparency. Extension: attest.aa_addr "configfs-tsm://[dir]" reads evidence
+ * from the kernel's TSM interface when a node has no Attestation Agent.
  */
 #ifndef TNGWG_POLICY_CONFIG_H
 #define TNGWG_POLICY_CONFIG_H

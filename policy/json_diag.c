@@ -356,6 +356,11 @@ bool json_find_syntax_error(const char *text, unsigned *line, unsigned *column, 
 
 /* ---- typed readers ---- */
 
+const cJSON *json_field(const cJSON *obj, const char *key)
+{
+	return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
 void json_report_expected(struct diag *d, const cJSON *v, const char *path, const char *expected)
 {
 	char got[64];

@@ -46,6 +46,8 @@ void json_describe(const struct cJSON *v, char *out, size_t len);
  * Typed readers. Each checks v's type (and range) and on a mismatch reports
  * "PATH: expected <what>, got <v>" and returns false. `expected` NULL means the default wording.
  */
+/* The member `key` of obj (case-sensitive, as serde is), or NULL. */
+const struct cJSON *json_field(const struct cJSON *obj, const char *key);
 /* Reports "PATH: expected <expected>, got <v>". */
 void json_report_expected(struct diag *d, const struct cJSON *v, const char *path,
 			  const char *expected);

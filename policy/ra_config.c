@@ -23,15 +23,10 @@ struct refused_field {
 	const char *why;
 };
 
-static const cJSON *field(const cJSON *obj, const char *key)
-{
-	return cJSON_GetObjectItemCaseSensitive(obj, key);
-}
-
 static bool check_choice(struct diag *d, const cJSON *obj, const char *key, const char *path,
 			 const struct choice *choices)
 {
-	const cJSON *v = field(obj, key);
+	const cJSON *v = json_field(obj, key);
 	if (!v)
 		return true;
 	char p[JSON_PATH_MAX];
@@ -59,7 +54,7 @@ static bool check_refused_fields(struct diag *d, const cJSON *obj, const char *p
 {
 	bool ok = true;
 	for (const struct refused_field *f = fields; f->key; f++)
-		if (field(obj, f->key)) {
+		if (json_field(obj, f->key)) {
 			char p[JSON_PATH_MAX];
 			json_path_key(p, path, f->key);
 			diag_error(d, p, "%s", f->why);
@@ -81,7 +76,7 @@ static bool parse_aa_addr(struct diag *d, const cJSON *obj, const char *path,
 {
 	char p[JSON_PATH_MAX];
 	json_path_key(p, path, "aa_addr");
-	const cJSON *v = field(obj, "aa_addr");
+	const cJSON *v = json_field(obj, "aa_addr");
 	if (!v) {
 		diag_error(d, p, "missing; expected %s", EXPECTED_AA_ADDR);
 		return false;
@@ -164,7 +159,7 @@ struct attest_config *ra_parse_attest(struct diag *d, const cJSON *v, const char
 	ok &= check_choice(d, v, "aa_type", path, aa_types);
 	ok &= check_refused_fields(d, v, path, passport_only);
 	ok &= parse_aa_addr(d, v, path, a);
-	const cJSON *refresh = field(v, "refresh_interval");
+	const cJSON *refresh = json_field(v, "refresh_interval");
 	if (refresh) {
 		char p[JSON_PATH_MAX];
 		json_path_key(p, path, "refresh_interval");
@@ -268,7 +263,7 @@ static bool parse_verify_flags(struct diag *d, const cJSON *v, const char *path,
 {
 	bool ok = true, transparency = false;
 	char p[JSON_PATH_MAX];
-	const cJSON *f = field(v, "verify_signer_transparency");
+	const cJSON *f = json_field(v, "verify_signer_transparency");
 	json_path_key(p, path, "verify_signer_transparency");
 	if (f && !json_read_bool(d, f, p, &transparency)) {
 		ok = false;
@@ -276,11 +271,11 @@ static bool parse_verify_flags(struct diag *d, const cJSON *v, const char *path,
 		diag_error(d, p, "true is not supported by tng-wg (no Rekor check); remove it");
 		ok = false;
 	}
-	f = field(v, "skip_as_token_cert_verify");
+	f = json_field(v, "skip_as_token_cert_verify");
 	json_path_key(p, path, "skip_as_token_cert_verify");
 	if (f && !json_read_bool(d, f, p, &vc->skip_as_token_cert_verify)) {
 		ok = false;
-	} else if (vc->skip_as_token_cert_verify && field(v, "trusted_certs_paths")) {
+	} else if (vc->skip_as_token_cert_verify && json_field(v, "trusted_certs_paths")) {
 		diag_error(d, path, "'trusted_certs_paths' cannot be set when 'skip_as_token_cert_verify' is true");
 		ok = false;
 	} else if (vc->skip_as_token_cert_verify) {
@@ -325,8 +320,8 @@ struct verify_config *ra_parse_verify(struct diag *d, const cJSON *v, const char
 	ok &= check_choice(d, v, "as_provider", path, providers);
 	ok &= check_choice(d, v, "as_type", path, as_types);
 	ok &= check_refused_fields(d, v, path, other_modes);
-	const cJSON *as_addr = field(v, "as_addr"), *f;
-	if ((f = field(v, "as_headers"))) {
+	const cJSON *as_addr = json_field(v, "as_addr"), *f;
+	if ((f = json_field(v, "as_headers"))) {
 		char p[JSON_PATH_MAX];
 		json_path_key(p, path, "as_headers");
 		if (!as_addr) {
@@ -338,13 +333,13 @@ struct verify_config *ra_parse_verify(struct diag *d, const cJSON *v, const char
 	ok &= parse_as_addr(d, as_addr, path, vc);
 	char p[JSON_PATH_MAX];
 	json_path_key(p, path, "policy_ids");
-	if (!(f = field(v, "policy_ids"))) {
+	if (!(f = json_field(v, "policy_ids"))) {
 		diag_error(d, p, "missing; expected a non-empty array of policy ids, e.g. [\"default\"]");
 		ok = false;
 	} else {
 		ok &= json_read_string_array(d, f, p, true, &vc->policy_ids, &vc->n_policy_ids);
 	}
-	if ((f = field(v, "trusted_certs_paths")))
+	if ((f = json_field(v, "trusted_certs_paths")))
 		ok &= parse_trusted_certs(d, f, path, vc);
 	ok &= parse_verify_flags(d, v, path, vc);
 	if (!ok) {
