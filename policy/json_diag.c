@@ -101,12 +101,21 @@ void diag_free(struct diag *d)
 	d->n_errors = d->n_warnings = 0;
 }
 
+/* Keeps every message on one line whatever the file's keys and strings contain. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20)
+			*s = '?';
+}
+
 void json_path_key(char *out, const char *parent, const char *key)
 {
 	if (parent && *parent)
 		snprintf(out, JSON_PATH_MAX, "%s.%s", parent, key);
 	else
 		snprintf(out, JSON_PATH_MAX, "%s", key);
+	one_line(out);
 }
 
 void json_path_index(char *out, const char *parent, size_t i)
@@ -122,6 +131,7 @@ void json_describe(const struct cJSON *v, char *out, size_t len)
 			snprintf(out, len, "\"%.37s...\"", s);
 		else
 			snprintf(out, len, "\"%s\"", s);
+		one_line(out);
 	} else if (cJSON_IsNumber(v)) {
 		snprintf(out, len, "%.17g", v->valuedouble);
 	} else if (cJSON_IsTrue(v)) {
