@@ -37,7 +37,8 @@ static void print_entry(FILE *out, const struct entry *e)
 		fprintf(out, ": steered into the overlay\n");
 	else
 		fprintf(out, ": reachable only through the overlay%s\n",
-			e->capture_local_traffic ? "" : " (and from local addresses)");
+			e->capture_local_traffic ? " (capture_local_traffic: not from local clients either)"
+						 : " (and from local clients)");
 }
 
 static void print_summary(FILE *out, const struct node_config *cfg)

@@ -23,7 +23,7 @@ if [ "$rc" -eq 0 ] && has_line "$T_TMP/out" "$configs/scenario-04-mesh.json: OK"
 	has_line "$T_TMP/out" "  attests: unix:///run/confidential-containers/attestation-agent/attestation-agent.sock (evidence refreshed every 600 s)" &&
 	has_line "$T_TMP/out" "  verifies: peers with http://127.0.0.1:8080/, policy_ids default (token keys fetched from the AS)" &&
 	has_line "$T_TMP/out" "  add_ingress[0]: tcp/udp to port 9001: steered into the overlay" &&
-	has_line "$T_TMP/out" "  add_egress[0]: tcp/udp to port 9001: reachable only through the overlay (and from local addresses)" &&
+	has_line "$T_TMP/out" "  add_egress[0]: tcp/udp to port 9001: reachable only through the overlay (and from local clients)" &&
 	has_line "$T_TMP/out" "  overlay: interface tngwg0, port 51820 (UDP and TCP), mtu 1420, steering mark 51820 -> table 51820, bypass mark 565"; then
 	pass scenario_ok_with_summary
 else
