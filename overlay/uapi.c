@@ -425,7 +425,8 @@ static bool conn_flush(struct uapi_conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			loop_watch(c->srv->loop, c->fd, LOOP_READ | LOOP_WRITE, on_conn_event, c);
+			/* Read no more requests until the client takes its answers. */
+			loop_watch(c->srv->loop, c->fd, LOOP_WRITE, on_conn_event, c);
 			return true;
 		}
 		if (n < 0) {

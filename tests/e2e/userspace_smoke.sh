@@ -97,7 +97,38 @@ if wait_for 10 sh -c "! kill -0 $pid_b 2>/dev/null"; then pass "socket deletion 
 check "TUN removed with the daemon" sh -c "! ip -n '$ns_b' link show '$if_b' 2>/dev/null"
 for pid in $(ip netns pids "$ns_a"); do kill -TERM "$pid"; done
 if wait_for 10 sh -c "! test -e '$sock_a'"; then pass "SIGTERM exits and unlinks the socket"; else fail "SIGTERM exits and unlinks the socket"; fi
-if grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$T_TMP/a.log" "$T_TMP/b.log"; then
+# wg-quick drives tng-wg-userspace as it would wireguard-go; `down` deletes the link and the
+# daemon follows the TUN away.
+if_q="${T_PREFIX}q"
+on_cleanup "rm -f '/var/run/wireguard/$if_q.sock'"
+cat >"$T_TMP/$if_q.conf" <<CONF
+[Interface]
+PrivateKey = $(cat "$T_TMP/a.key")
+Address = 10.201.0.1/24
+ListenPort = 51830
+
+[Peer]
+PublicKey = $pub_b
+AllowedIPs = 10.201.0.2/32
+Endpoint = 10.100.0.2:51831
+CONF
+if ip netns exec "$ns_a" env WG_QUICK_USERSPACE_IMPLEMENTATION="$TNGWG_USERSPACE" TNGWG_LOG=info \
+    wg-quick up "$T_TMP/$if_q.conf" >"$T_TMP/q.log" 2>&1; then
+  pass "wg-quick up with tng-wg-userspace"
+else
+  fail "wg-quick up with tng-wg-userspace" "$(tail -n 5 "$T_TMP/q.log")"
+fi
+for pid in $(ip netns pids "$ns_a"); do track_pid "$pid"; done
+check "wg-quick interface is up with its address" sh -c \
+  "ip -n '$ns_a' addr show '$if_q' | grep -q 'inet 10.201.0.1/24' && wg show '$if_q' listen-port | grep -qx 51830"
+ip netns exec "$ns_a" wg-quick down "$T_TMP/$if_q.conf" >>"$T_TMP/q.log" 2>&1
+if wait_for 10 sh -c "! test -e '/var/run/wireguard/$if_q.sock' && [ -z \"\$(ip netns pids '$ns_a')\" ]"; then
+  pass "wg-quick down: the daemon exits with its TUN"
+else
+  fail "wg-quick down: the daemon exits with its TUN"
+fi
+
+if grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$T_TMP/a.log" "$T_TMP/b.log" "$T_TMP/q.log"; then
   fail "daemons ran clean under the sanitizers"
 else
   pass "daemons ran clean under the sanitizers"

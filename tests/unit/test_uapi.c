@@ -73,12 +73,21 @@ static void exchange(const char *req, size_t req_len, char *out, size_t size, in
 	CHECK(fd >= 0);
 	if (fd < 0)
 		return;
-	CHECK(send(fd, req, req_len, 0) == (ssize_t)req_len);
+	/* Large requests do not fit the socket buffer: let the server read while sending. */
+	size_t sent = 0;
+	for (int i = 0; i < 10000 && sent < req_len; i++) {
+		ssize_t n = send(fd, req + sent, req_len - sent, 0);
+		if (n > 0)
+			sent += (size_t)n;
+		else
+			loop_run_once(loop, 1);
+	}
+	CHECK(sent == req_len);
 	collect(fd, out, size, answers);
 	close(fd);
 }
 
-static char answer[65536];
+static char answer[1 << 20];
 static const char *ask(const char *req)
 {
 	exchange(req, strlen(req), answer, sizeof(answer), 1);
@@ -314,6 +323,27 @@ TEST(several_requests_per_connection_and_probes)
 	CHECK(errnos == 4);
 }
 
+TEST(large_set_and_get_stream_through)
+{
+	/* 10000 prefixes: a request and an answer far larger than any socket or line buffer. */
+	size_t cap = 1 << 20, len = 0;
+	char *req = malloc(cap);
+	len += (size_t)snprintf(req + len, cap - len, "set=1\npublic_key=" PEER_KEY "\nreplace_allowed_ips=true\n");
+	for (int i = 0; i < 10000; i++)
+		len += (size_t)snprintf(req + len, cap - len, "allowed_ip=10.%d.%d.0/24\n", 100 + i / 256, i % 256);
+	len += (size_t)snprintf(req + len, cap - len, "\n");
+	exchange(req, len, answer, sizeof(answer), 1);
+	CHECK_STR(answer, "errno=0\n\n");
+	free(req);
+	const char *g = ask("get=1\n\n");
+	int n = 0;
+	for (const char *p = g; (p = strstr(p, "allowed_ip=10.1")); p++)
+		n++;
+	CHECK(n == 10000);
+	CHECK(has_line(g, "allowed_ip=10.139.15.0/24"));
+	CHECK(ends_with_errno0(g));
+}
+
 TEST(stats_operation_lists_counters)
 {
 	const char *s = ask("stats=1\n\n");
@@ -379,6 +409,7 @@ int main(void)
 	RUN(own_public_key_is_ignored_as_peer);
 	RUN(update_only_replace_peers_and_allowed_ips);
 	RUN(several_requests_per_connection_and_probes);
+	RUN(large_set_and_get_stream_through);
 	RUN(stats_operation_lists_counters);
 	RUN(unknown_operation_closes_without_answer);
 	RUN(socket_mode_and_deletion_stops);
