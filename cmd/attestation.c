@@ -43,8 +43,8 @@ struct attestation_op {
 	void *ctx;
 };
 
-static struct verifier *verifier_for(struct loop *loop, const struct verify_config *vc, char *err,
-				     size_t errlen)
+struct verifier *attestation_verifier_new(struct loop *loop, const struct verify_config *vc,
+					  uint64_t timeout_ns, char *err, size_t errlen)
 {
 	struct verifier_config c = {
 		.as_addr = vc->as_addr,
@@ -54,7 +54,8 @@ static struct verifier *verifier_for(struct loop *loop, const struct verify_conf
 		.n_policy_ids = vc->n_policy_ids,
 		.trusted_certs_paths = (const char *const *)vc->trusted_certs_paths,
 		.n_trusted_certs = vc->n_trusted_certs,
-		.timeout_ns = AS_TIMEOUT_NS,
+		.timeout_ns = timeout_ns,
+		.skip_token_cert_verify = vc->skip_as_token_cert_verify,
 	};
 	return verifier_new(loop, &c, err, errlen);
 }
@@ -78,7 +79,7 @@ struct attestation *attestation_new(struct loop *loop, const struct node_config 
 	}
 	for (size_t i = 0; i < cfg->n_verifiers; i++) {
 		a->verify_configs[i] = cfg->verifiers[i];
-		a->verifiers[i] = verifier_for(loop, cfg->verifiers[i], err, errlen);
+		a->verifiers[i] = attestation_verifier_new(loop, cfg->verifiers[i], AS_TIMEOUT_NS, err, errlen);
 		if (!a->verifiers[i])
 			goto fail;
 		a->n_verifiers = i + 1;

@@ -8,6 +8,7 @@
 #include "attest/jcs.h"
 #include "attest/token.h"
 #include "attest/verifier.h"
+#include "cmd/attestation.h"
 #include "cmd/commands.h"
 #include "common/loop.h"
 #include "policy/config.h"
@@ -114,16 +115,8 @@ static void on_verdict(void *ctx, const struct verdict *v)
 static bool appraise(struct probe *p, const struct verify_config *vc, const cJSON *rd, uint64_t timeout_ns)
 {
 	char err[256];
-	struct verifier_config cfg = {
-		.as_addr = vc->as_addr, .as_headers = (const char *const *)vc->as_headers,
-		.n_headers = vc->n_as_headers, .policy_ids = (const char *const *)vc->policy_ids,
-		.n_policy_ids = vc->n_policy_ids,
-		.trusted_certs_paths = (const char *const *)vc->trusted_certs_paths,
-		.n_trusted_certs = vc->n_trusted_certs, .timeout_ns = timeout_ns,
-		.skip_token_cert_verify = vc->skip_as_token_cert_verify,
-	};
 	printf("appraisal by %s\n", vc->as_addr);
-	struct verifier *v = verifier_new(p->loop, &cfg, err, sizeof(err));
+	struct verifier *v = attestation_verifier_new(p->loop, vc, timeout_ns, err, sizeof(err));
 	if (!v) {
 		printf("  FAIL verifier      %s\n", err);
 		return false;
