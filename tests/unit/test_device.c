@@ -282,6 +282,42 @@ TEST(endpoint_roams_to_the_new_source)
 	CHECK(peer_get_endpoint(b_peer_a, &ep) && ep.in4.sin_port == htons(device_listen_port(dev_a)));
 }
 
+static int initiations_seen;
+static uint8_t initiations[2][MSG_INITIATION_LEN];
+static bool two_initiations(void)
+{
+	uint8_t buf[256];
+	ssize_t n;
+	while (initiations_seen < 2 && (n = recv(spy, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		if (n == MSG_INITIATION_LEN && buf[0] == MSG_INITIATION)
+			memcpy(initiations[initiations_seen++], buf, MSG_INITIATION_LEN);
+	}
+	return initiations_seen == 2;
+}
+
+TEST(unanswered_initiation_is_retransmitted_fresh)
+{
+	/* A peer whose endpoint never answers: enabling persistent keepalive starts a handshake at
+	 * once, and REKEY_TIMEOUT later a new initiation goes out with a new index and ephemeral. */
+	uint8_t key[WG_KEY_LEN], pub[WG_KEY_LEN];
+	wg_generate_private_key(key);
+	wg_public_key(pub, key);
+	struct peer *silent = device_add_peer(dev_a, pub);
+	spy = socket(AF_INET, SOCK_DGRAM, 0);
+	union endpoint_addr ep = loopback(0);
+	socklen_t alen = sizeof(ep.in4);
+	CHECK(bind(spy, &ep.sa, alen) == 0 && getsockname(spy, &ep.sa, &alen) == 0);
+	peer_set_endpoint(silent, &ep);
+	peer_set_persistent_keepalive(silent, 25);
+	pump_until(two_initiations, 1000);
+	CHECK(initiations_seen == 2);
+	const struct msg_initiation *first = (const void *)initiations[0], *second = (const void *)initiations[1];
+	CHECK(first->sender_index != second->sender_index);
+	CHECK(memcmp(first->unencrypted_ephemeral, second->unencrypted_ephemeral, WG_KEY_LEN) != 0);
+	device_remove_peer(dev_a, silent);
+	close(spy);
+}
+
 static int setup(void)
 {
 	if (nl_link_set_up("lo", true) < 0)
@@ -346,6 +382,7 @@ int main(void)
 	RUN(unrouted_packets_reach_the_owner);
 	RUN(cookie_reply_under_load_then_handshake);
 	RUN(endpoint_roams_to_the_new_source);
+	RUN(unanswered_initiation_is_retransmitted_fresh);
 	device_free(dev_a);
 	device_free(dev_b);
 	loop_free(loop);
