@@ -61,7 +61,24 @@ def jcs(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def load_keys(state_dir):
+    """The signer of an earlier run in state_dir: an AS keeps its signing identity across restarts."""
+    try:
+        with open(os.path.join(state_dir, "signer-key.pem"), "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+        with open(os.path.join(state_dir, "signer.pem"), "rb") as f:
+            blocks = f.read().split(b"-----END CERTIFICATE-----")
+        chain = [x509.load_pem_x509_certificate(b + b"-----END CERTIFICATE-----\n")
+                 for b in blocks if b.strip()]
+    except (OSError, ValueError):
+        return None
+    return key, chain
+
+
 def make_keys(state_dir):
+    kept = load_keys(state_dir)
+    if kept:
+        return kept
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tng-wg test AS CA")])
@@ -84,6 +101,9 @@ def make_keys(state_dir):
     pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
     with open(os.path.join(state_dir, "signer.pem"), "wb") as f:
         f.write(pem(leaf) + pem(ca))
+    with open(os.path.join(state_dir, "signer-key.pem"), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
     with open(os.path.join(state_dir, "ca.pem"), "wb") as f:
         f.write(pem(ca))
     write_tls_identity(state_dir, ca_key, ca_name, now)
