@@ -8,7 +8,8 @@
  *              that reverse-path filtering with src_valid_mark finds the overlay route.
  *  input       from the overlay: replies of connections this node opened through the overlay and
  *              packets to egress captures pass, the rest is dropped. From elsewhere: the overlay
- *              port passes; an egress capture is dropped unless it comes over loopback and
+ *              port and replies of connections this node opened pass (no one reaches a service
+ *              by a reply); an egress capture is dropped unless it comes over loopback and
  *              capture_local_traffic is false.
  *  postrouting TCP MSS clamped to the route MTU on the overlay interface.
  */
@@ -158,6 +159,7 @@ static void write_ruleset(FILE *out, const struct node_config *cfg)
 	fprintf(out, "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");
 	fprintf(out, "\t\tiifname \"%s\" jump from_overlay\n", ifname);
 	fprintf(out, "\t\t" L4 " th dport %u return comment \"the overlay's own port\"\n", cfg->overlay.port);
+	fprintf(out, "\t\tct direction reply return\n");
 	for_each_dst(out, cfg, ENTRY_EGRESS, egress_drop_plaintext);
 	fprintf(out, "\t}\n");
 

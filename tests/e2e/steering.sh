@@ -42,7 +42,7 @@ cat >"$T_TMP/node.json" <<'JSON'
     { "netfilter": { "capture_dst": [{ "port": 9001 }, { "ipset": "tng_peers", "port": 9100 }] }, "no_ra": true }
   ],
   "add_egress": [
-    { "netfilter": { "capture_dst": { "port": 7000 } }, "no_ra": true }
+    { "netfilter": { "capture_dst": [{ "port": 7000 }, { "port": 40000, "port_end": 40999 }] }, "no_ra": true }
   ]
 }
 JSON
@@ -142,6 +142,15 @@ if ! reaches "$B" "TCP6:[fd77::1]:7000" a6 && [ "$(counter input 'add_egress[0].
 	pass ipv6_plaintext_to_egress_port_dropped
 else
 	fail ipv6_plaintext_to_egress_port_dropped "reached over IPv6"
+fi
+# A reply is no way into a service: A's own connection from a port in 40000-40999 gets its
+# answers, while B's new connections to that range are dropped.
+check reply_to_protected_port_passes reaches "$A" TCP:10.77.0.2:9002,sourceport=40123,reuseaddr b9002
+if ! ip netns exec "$B" socat -u /dev/null TCP:10.77.0.1:40500,connect-timeout=2 2>/dev/null &&
+	[ "$(counter input 'add_egress[0].netfilter.capture_dst[1]: plaintext')" -gt 0 ]; then
+	pass new_connection_to_protected_range_dropped
+else
+	fail new_connection_to_protected_range_dropped "count $(counter input 'add_egress[0].netfilter.capture_dst[1]: plaintext')"
 fi
 check local_client_to_egress_port reaches "$A" TCP:10.77.0.1:7000 a7000
 check unprotected_port_from_b reaches "$B" TCP:10.77.0.1:8000 a8000
