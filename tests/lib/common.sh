@@ -20,7 +20,6 @@ T_PREFIX="tw$$"
 T_TMP=$(mktemp -d "/tmp/tngwg-e2e.XXXXXX")
 T_FAILED=0
 T_PIDS=()
-T_NETNS=()
 T_CLEANUP=()
 
 require_root() {
@@ -42,7 +41,6 @@ require_cmd() {
 ns_new() {
   local ns="$T_PREFIX-$1"
   ip netns add "$ns" || { echo "FAIL ns_new $ns"; exit 1; }
-  T_NETNS+=("$ns")
   ip -n "$ns" link set lo up
   echo "$ns"
 }
@@ -70,7 +68,8 @@ t_cleanup() {
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  for ns in "${T_NETNS[@]}"; do
+  # ns_new often runs in a command substitution (a subshell), so find the namespaces by prefix.
+  for ns in $(ip netns list 2>/dev/null | awk -v p="$T_PREFIX-" 'index($1, p) == 1 {print $1}'); do
     # Processes we did not register cannot live in our namespaces: they were started by this test.
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
