@@ -68,7 +68,8 @@ void tx_batch_free(struct tx_batch *tx)
 	free(tx);
 }
 
-socklen_t endpoint_to_sockaddr(const struct device *dev, const union endpoint_addr *ep, struct sockaddr_in6 *out)
+/* The UDP address to send to on this device's socket (v4 endpoints become v4-mapped on a v6 socket). */
+static socklen_t endpoint_to_sockaddr(const struct device *dev, const union endpoint_addr *ep, struct sockaddr_in6 *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (ep->sa.sa_family == AF_INET6) {

@@ -30,8 +30,4 @@ void send_handshake_response(struct peer *peer);
 void send_cookie_reply(struct device *dev, const void *msg, size_t len, uint32_t sender_index,
 		       const union endpoint_addr *to);
 
-/* The UDP address to send to on this device's socket (v4 endpoints become v4-mapped on a v6 socket). */
-socklen_t endpoint_to_sockaddr(const struct device *dev, const union endpoint_addr *ep,
-			       struct sockaddr_in6 *out);
-
 #endif
