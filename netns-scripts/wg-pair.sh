@@ -12,8 +12,10 @@
 #   pair_handshake SIDE        SIDE's latest handshake time with its peer (0 = never)
 #   pair_wait_next_second T    sleep until the clock is past second T (handshake times are seconds)
 #   pair_stat SIDE COUNTER     a counter from `tng-wg stats` (tng sides only)
-#   pair_daemon_pid SIDE       the daemon's PID
-#   pair_teardown              end both daemons and delete the namespaces, for a fresh pair_new
+#   pair_daemon_pid SIDE       the daemon's PID; pair_pid_gone PID: it has exited
+#   pair_teardown              end both daemons and delete the namespaces, for a fresh pair_new;
+#                              a sanitizer report in a tng-wg daemon's stderr is a failure
+#   pair_finish                pair_teardown, then common.sh's finish: the way to end a test
 #   pair_start SIDE / pair_configure SIDE   (re)start a daemon / (re)apply its config and addresses
 #   pair_transfer_start FROM TO ADDR FILE / pair_transfer_wait   send FILE over TCP to ADDR in TO
 # State lives in the associative arrays PAIR_NS, PAIR_IF, PAIR_IMPL, PAIR_PUB, PAIR_INNER4,
@@ -64,17 +66,35 @@ pair_new() {
 }
 
 pair_teardown() {
-	local side pid
+	local side pid log
 	[ -n "${PAIR_NS[a]:-}" ] || return 0
 	for side in a b; do
-		pid=$(pair_daemon_pid "$side") && kill "$pid" 2>/dev/null
-		wait_for 5 sh -c "! test -e /var/run/wireguard/${PAIR_IF[$side]}.sock"
+		if pid=$(pair_daemon_pid "$side"); then
+			kill "$pid" 2>/dev/null
+			wait_for 10 pair_pid_gone "$pid"
+		fi
 		ip netns pids "${PAIR_NS[$side]}" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		rm -f "/var/run/wireguard/${PAIR_IF[$side]}.sock"
 		ip netns del "${PAIR_NS[$side]}" 2>/dev/null
+		log=$(pair_log "$side")
+		if grep -q 'Sanitizer\|runtime error' "$log" 2>/dev/null; then
+			fail "sanitizer_clean.${PAIR_IF[$side]}" "$(grep -m 3 'Sanitizer\|runtime error' "$log")"
+			sed 's/^/    /' "$log"
+		fi
+		rm -f "$log"
 	done
 	return 0
 }
+
+# Ends the test: the teardown's sanitizer verdicts must be printed before finish, since the
+# cleanup trap runs silently.
+pair_finish() {
+	pair_teardown
+	finish
+}
+
+# The file collecting a tng-wg daemon's stderr (sanitizer reports included), across restarts.
+pair_log() { echo "$T_TMP/${PAIR_IF[$1]}.log"; }
 
 # Writes SIDE's wg config: its key and port, the other side as its only peer.
 pair_write_conf() {
@@ -101,7 +121,9 @@ pair_start() {
 	local side=$1 ifname=${PAIR_IF[$1]}
 	local sock="/var/run/wireguard/$ifname.sock"
 	case "${PAIR_IMPL[$side]}" in
-	tng) pair_exec "$side" "$TNGWG" userspace "$ifname" || return 1 ;;
+	tng) # TNGWG_LOG keeps the daemon's stderr open once it detaches.
+		pair_exec "$side" env TNGWG_LOG="${TNGWG_LOG:-warn}" "$TNGWG" userspace "$ifname" \
+			2>>"$(pair_log "$side")" || return 1 ;;
 	go) pair_exec "$side" wireguard-go "$ifname" >/dev/null 2>&1 || return 1 ;;
 	*) echo "pair_start: unknown implementation '${PAIR_IMPL[$side]}'" >&2; return 1 ;;
 	esac
@@ -115,6 +137,14 @@ pair_configure() {
 		pair_exec "$side" ip addr add "${PAIR_INNER4[$side]}/24" dev "$ifname" &&
 		pair_exec "$side" ip addr add "${PAIR_INNER6[$side]}/112" dev "$ifname" nodad &&
 		pair_exec "$side" ip link set "$ifname" up
+}
+
+# True once PID has exited; a zombie counts as gone (daemons are reparented to an init that may
+# reap them late).
+pair_pid_gone() {
+	local state
+	state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+	[ -z "$state" ] || [ "$state" = Z ]
 }
 
 # The process in SIDE's namespace whose command line names its interface.

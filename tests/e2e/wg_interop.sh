@@ -88,4 +88,4 @@ for c in $INTEROP_IMPLS; do
 	IFS=: read -r ia ib init <<<"$c"
 	interop_case "$ia" "$ib" "$init"
 done
-finish
+pair_finish

@@ -72,4 +72,4 @@ pair_daemon_pid b >/dev/null && pass "daemon_alive" || fail "daemon_alive"
 check "ping_still_works" pair_ping a "${PAIR_INNER4[b]}"
 check "wg_show_still_answers" sh -c "ip netns exec '${PAIR_NS[b]}' wg show '${PAIR_IF[b]}' dump >/dev/null"
 check "no_inner_source_drops" test "$(pair_stat b rx_bad_inner_source)" = 0
-finish
+pair_finish

@@ -47,6 +47,6 @@ check "peer_answers_back" pair_ping b "${PAIR_INNER4[a]}"
 
 if quick down; then pass "wg_quick_down"; else fail "wg_quick_down" "$(cat "$T_TMP/wg-quick.log")"; fi
 check "interface_gone" sh -c "! ip -n '${PAIR_NS[a]}' link show '$IFA' 2>/dev/null"
-[ -n "$pid" ] && wait_for 10 sh -c "! kill -0 $pid 2>/dev/null" && pass "daemon_exited" || fail "daemon_exited" "pid $pid still runs"
+[ -n "$pid" ] && wait_for 10 pair_pid_gone "$pid" && pass "daemon_exited" || fail "daemon_exited" "pid $pid still runs"
 check "socket_removed" sh -c "! test -e '$SOCK'"
-finish
+pair_finish

@@ -72,4 +72,4 @@ wrong_key_case() {
 wrong_key_case wrong_responder_key a rx_bad_mac
 # b expects another initiator key: a's initiation authenticates but names an unknown static key.
 wrong_key_case unknown_initiator b rx_handshake_invalid
-finish
+pair_finish

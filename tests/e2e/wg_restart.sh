@@ -27,7 +27,7 @@ restart_case() {
 	hs=$(pair_handshake a)
 	pair_wait_next_second "$hs"
 	kill -9 "$pid"
-	wait_for 5 sh -c "! kill -0 $pid" && pass "$t.killed" || fail "$t.killed"
+	wait_for 5 pair_pid_gone "$pid" && pass "$t.killed" || fail "$t.killed"
 	check "$t.stale_socket_left" test -S "/var/run/wireguard/${PAIR_IF[$side]}.sock"
 	check "$t.restarted" pair_start "$side"
 	check "$t.reconfigured" pair_configure "$side"
@@ -46,4 +46,4 @@ restart_case "responder_restarted" b 40
 
 pair_transfer_start b a "${PAIR_INNER6[a]}" "$PAYLOAD"
 check "transfer_after_restarts_sha256" pair_transfer_wait 60
-finish
+pair_finish

@@ -53,4 +53,4 @@ roam_case "tng_follows_to_v6" a fd09::1/64 fd09::3/64 "[fd09::3]:${PAIR_PORT[a]}
 # point it back at a's IPv4 address.
 check "point_b_at_a_over_v4" pair_wg b set "${PAIR_IF[b]}" peer "${PAIR_PUB[a]}" endpoint "10.9.0.3:${PAIR_PORT[a]}"
 roam_case "go_follows_tng_v4" b 10.9.0.2/24 10.9.0.4/24 "10.9.0.4:${PAIR_PORT[b]}"
-finish
+pair_finish
