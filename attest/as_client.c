@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define CONNECT_TIMEOUT_NS (5 * NSEC_PER_SEC)
 #define LEGACY_SCHEMA_HINT "missing field `tee`"
@@ -21,6 +22,7 @@ struct as_client {
 	struct curl_slist *headers;
 	char *ca_file;
 	uint64_t timeout_ns;
+	uint32_t so_mark;
 	struct as_call *calls;
 	int dispatching;                   /* > 0 while replies are being delivered */
 	bool doomed;                       /* freed during delivery: destroy afterwards */
@@ -116,6 +118,7 @@ struct as_client *as_client_new(struct loop *loop, const struct as_client_config
 	}
 	c->loop = loop;
 	c->timeout_ns = cfg->timeout_ns ? cfg->timeout_ns : 30 * NSEC_PER_SEC;
+	c->so_mark = cfg->so_mark;
 	loop_timer_init(&c->timer, on_timer, c);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket_change);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
@@ -193,6 +196,16 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *userp)
 }
 
 /* (Re)start the transfer with body (NULL = GET) under what is left of the deadline. */
+/* The daemon's own connections carry the bypass mark, so steering never captures them. */
+static int mark_socket(void *ctx, curl_socket_t fd, curlsocktype purpose)
+{
+	const struct as_client *c = ctx;
+	if (purpose == CURLSOCKTYPE_IPCXN &&
+	    setsockopt(fd, SOL_SOCKET, SO_MARK, &c->so_mark, sizeof(c->so_mark)) < 0)
+		return CURL_SOCKOPT_ERROR;
+	return CURL_SOCKOPT_OK;
+}
+
 static int start(struct as_call *call, const char *body)
 {
 	struct as_client *c = call->c;
@@ -204,6 +217,10 @@ static int start(struct as_call *call, const char *body)
 	call->errbuf[0] = 0;
 	CURL *e = call->easy;
 	curl_easy_setopt(e, CURLOPT_URL, call->url);
+	if (c->so_mark) {
+		curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, mark_socket);
+		curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, c);
+	}
 	curl_easy_setopt(e, CURLOPT_PRIVATE, call);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -20,6 +20,7 @@ struct as_client_config {
 	size_t n_headers;
 	const char *ca_file;               /* https: CA bundle, NULL = system CAs */
 	uint64_t timeout_ns;               /* total per call (connect is capped at 5 s) */
+	uint32_t so_mark;                  /* SO_MARK on the connections (the bypass mark); 0 = none */
 };
 
 /* NULL with a reason in err for an address that is not http(s)://. */

@@ -322,7 +322,7 @@ struct verifier *verifier_new(struct loop *loop, const struct verifier_config *c
 			goto fail;
 	struct as_client_config ac = {
 		.as_addr = cfg->as_addr, .headers = cfg->as_headers, .n_headers = cfg->n_headers,
-		.ca_file = cfg->ca_file, .timeout_ns = v->timeout_ns,
+		.ca_file = cfg->ca_file, .timeout_ns = v->timeout_ns, .so_mark = cfg->so_mark,
 	};
 	if (!(v->as = as_client_new(loop, &ac, err, errlen)))
 		goto fail;

@@ -25,6 +25,7 @@ struct verifier_config {
 	size_t n_trusted_certs;
 	const char *ca_file;                     /* for an https AS; NULL = system CAs */
 	uint64_t timeout_ns;                     /* total deadline of one appraisal; 0 = 30 s */
+	uint32_t so_mark;                        /* SO_MARK on connections to the AS; 0 = none */
 	bool skip_token_cert_verify;             /* TNG's skip_as_token_cert_verify: trust the token's
 						    own jwk (testing only; anyone can forge) */
 };

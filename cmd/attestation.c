@@ -44,7 +44,7 @@ struct attestation_op {
 };
 
 struct verifier *attestation_verifier_new(struct loop *loop, const struct verify_config *vc,
-					  uint64_t timeout_ns, char *err, size_t errlen)
+					  uint32_t so_mark, uint64_t timeout_ns, char *err, size_t errlen)
 {
 	struct verifier_config c = {
 		.as_addr = vc->as_addr,
@@ -56,6 +56,7 @@ struct verifier *attestation_verifier_new(struct loop *loop, const struct verify
 		.n_trusted_certs = vc->n_trusted_certs,
 		.timeout_ns = timeout_ns,
 		.skip_token_cert_verify = vc->skip_as_token_cert_verify,
+		.so_mark = so_mark,
 	};
 	return verifier_new(loop, &c, err, errlen);
 }
@@ -79,7 +80,8 @@ struct attestation *attestation_new(struct loop *loop, const struct node_config 
 	}
 	for (size_t i = 0; i < cfg->n_verifiers; i++) {
 		a->verify_configs[i] = cfg->verifiers[i];
-		a->verifiers[i] = attestation_verifier_new(loop, cfg->verifiers[i], AS_TIMEOUT_NS, err, errlen);
+		a->verifiers[i] = attestation_verifier_new(loop, cfg->verifiers[i], cfg->bypass_mark,
+							   AS_TIMEOUT_NS, err, errlen);
 		if (!a->verifiers[i])
 			goto fail;
 		a->n_verifiers = i + 1;

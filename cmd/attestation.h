@@ -17,9 +17,10 @@ struct attestation;
 struct attestation_op;
 struct verifier;
 
-/* A verifier for one `verify` entry of the config (used also by `tng-wg probe`). */
+/* A verifier for one `verify` entry of the config (used also by `tng-wg probe`); its
+ * connections to the AS carry so_mark. */
 struct verifier *attestation_verifier_new(struct loop *loop, const struct verify_config *vc,
-					  uint64_t timeout_ns, char *err, size_t errlen);
+					  uint32_t so_mark, uint64_t timeout_ns, char *err, size_t errlen);
 
 struct attestation *attestation_new(struct loop *loop, const struct node_config *cfg, char *err,
 				    size_t errlen);

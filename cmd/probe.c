@@ -116,7 +116,7 @@ static bool appraise(struct probe *p, const struct verify_config *vc, const cJSO
 {
 	char err[256];
 	printf("appraisal by %s\n", vc->as_addr);
-	struct verifier *v = attestation_verifier_new(p->loop, vc, timeout_ns, err, sizeof(err));
+	struct verifier *v = attestation_verifier_new(p->loop, vc, 0, timeout_ns, err, sizeof(err));
 	if (!v) {
 		printf("  FAIL verifier      %s\n", err);
 		return false;
