@@ -83,7 +83,7 @@ pair_teardown() {
 		fi
 		rm -f "$log"
 	done
-	return 0
+	PAIR_NS=()
 }
 
 # Ends the test: the teardown's sanitizer verdicts must be printed before finish, since the
@@ -150,7 +150,7 @@ pair_pid_gone() {
 # The process in SIDE's namespace whose command line names its interface.
 pair_daemon_pid() {
 	local side=$1 pid
-	for pid in $(ip netns pids "${PAIR_NS[$side]}"); do
+	for pid in $(ip netns pids "${PAIR_NS[$side]}" 2>/dev/null); do
 		if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qw -- "${PAIR_IF[$side]}"; then
 			echo "$pid"
 			return 0

@@ -18,6 +18,10 @@ show_field() { # SIDE FIELD: the value `wg show IF FIELD` prints for the peer
 received_more_than() { [ "$(stat -c %s "$PAIR_TRANSFER_OUT" 2>/dev/null || echo 0)" -gt "$1" ]; }
 handshake_after() { [ "$(pair_handshake "$1")" -gt "$2" ]; } # SIDE T
 
+transfer_pair() { # SIDE: "rx tx" bytes with the peer
+	pair_wg "$1" show "${PAIR_IF[$1]}" transfer | awk '{ print $2, $3; exit }'
+}
+
 transfer_total() { # SIDE: rx + tx bytes with the peer
 	pair_wg "$1" show "${PAIR_IF[$1]}" transfer | awk '{ print $2 + $3; exit }'
 }
@@ -52,6 +56,16 @@ interop_case() {
 		pair_wg "$side" show "${PAIR_IF[$side]}" transfer | awk '{ exit !($2 > 0 && $3 > 0) }' &&
 			pass "$t.wg_show_transfer_$side" || fail "$t.wg_show_transfer_$side"
 	done
+
+	# Ten 84-byte echo requests and their replies: each is padded to 96 bytes and sent as a
+	# 128-byte transport message, so both sides count exactly 1280 bytes each way (netns.sh #1).
+	local rx0 tx0
+	read -r rx0 tx0 < <(transfer_pair "$init")
+	pair_exec "$init" ping -q -n -c 10 -i 0.05 -W 2 "${PAIR_INNER4[$resp]}" >/dev/null 2>&1
+	local rx1 tx1
+	read -r rx1 tx1 < <(transfer_pair "$init")
+	[ $((rx1 - rx0)) = 1280 ] && [ $((tx1 - tx0)) = 1280 ] && pass "$t.ten_pings_cost_1280_bytes_each_way" ||
+		fail "$t.ten_pings_cost_1280_bytes_each_way" "rx +$((rx1 - rx0)), tx +$((tx1 - tx0))"
 
 	local before_a before_b hs0 dst
 	before_a=$(transfer_total a)
