@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# tng-wg against itself and against wireguard-go, each side initiating in turn: pings over the
-# inner IPv4 and IPv6 addresses, `wg show` fields, and a 64 MiB TCP transfer with a forced rekey
-# (SIGUSR1 to every tng-wg side) in the middle, checked by SHA-256 at both ends.
+# tng-wg against itself and against wireguard-go, each side initiating in turn, over an IPv4 and an
+# IPv6 outer network: pings over the inner IPv4 and IPv6 addresses, exact byte counts for ten pings,
+# `wg show` fields, and a 64 MiB TCP transfer with a forced rekey (SIGUSR1 to every tng-wg side) in
+# the middle, checked by SHA-256 at both ends.
 source "$(dirname "$0")/../lib/common.sh"
 source "$ROOT_DIR/netns-scripts/wg-pair.sh"
 require_root
 require_cmd wg wireguard-go socat ss sha256sum ping
-INTEROP_IMPLS=${INTEROP_IMPLS:-"tng:tng:a tng:go:a tng:go:b"}
+# IMPL_A:IMPL_B:INITIATOR:OUTER_FAMILY
+INTEROP_CASES=${INTEROP_CASES:-"tng:tng:a:4 tng:go:a:4 tng:go:b:4 tng:go:a:6"}
 
 PAYLOAD="$T_TMP/payload"
 head -c 67108864 /dev/urandom >"$PAYLOAD"
@@ -26,9 +28,18 @@ transfer_total() { # SIDE: rx + tx bytes with the peer
 	pair_wg "$1" show "${PAIR_IF[$1]}" transfer | awk '{ print $2 + $3; exit }'
 }
 
+outer_endpoint() { # SIDE: its outer address and port as `wg show` prints them
+	if [ "$PAIR_OUTER_FAMILY" = 6 ]; then
+		echo "[${PAIR_OUTER6[$1]}]:${PAIR_PORT[$1]}"
+	else
+		echo "${PAIR_OUTER4[$1]}:${PAIR_PORT[$1]}"
+	fi
+}
+
 interop_case() {
 	local impl_a=$1 impl_b=$2 init=$3
-	local resp t="${1}-${2}-init-${3}"
+	local resp t="${1}-${2}-init-${3}-outer-v${4}"
+	PAIR_OUTER_FAMILY=$4
 	resp=$(pair_other "$init")
 	if ! pair_new "$impl_a" "$impl_b" "$init"; then
 		fail "$t.setup" "could not bring up the pair"
@@ -48,7 +59,7 @@ interop_case() {
 		other=$(pair_other "$side")
 		[ "$(show_field "$side" peers)" = "${PAIR_PUB[$other]}" ] &&
 			pass "$t.wg_show_peer_$side" || fail "$t.wg_show_peer_$side" "$(pair_wg "$side" show)"
-		[ "$(show_field "$side" endpoints)" = "${PAIR_OUTER4[$other]}:${PAIR_PORT[$other]}" ] &&
+		[ "$(show_field "$side" endpoints)" = "$(outer_endpoint "$other")" ] &&
 			pass "$t.wg_show_endpoint_$side" ||
 			fail "$t.wg_show_endpoint_$side" "got $(show_field "$side" endpoints)"
 		[ "$(pair_handshake "$side")" -gt 0 ] &&
@@ -98,8 +109,8 @@ interop_case() {
 	pair_teardown
 }
 
-for c in $INTEROP_IMPLS; do
-	IFS=: read -r ia ib init <<<"$c"
-	interop_case "$ia" "$ib" "$init"
+for c in $INTEROP_CASES; do
+	IFS=: read -r ia ib init family <<<"$c"
+	interop_case "$ia" "$ib" "$init" "$family"
 done
 pair_finish
