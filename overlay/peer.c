@@ -26,10 +26,19 @@ struct peer *peer_new(struct device *dev, const uint8_t public_key[WG_KEY_LEN])
 	return peer;
 }
 
+static void free_staging(struct peer *peer)
+{
+	for (unsigned i = 0; i < MAX_STAGED_PACKETS; i++) {
+		if (peer->staged[i].data)
+			sodium_memzero(peer->staged[i].data, peer->staged[i].capacity);
+		free(peer->staged[i].data);
+	}
+}
+
 void peer_free(struct peer *peer)
 {
 	timers_stop(peer);
-	peer_purge_staged(peer);
+	free_staging(peer);
 	peer_zero_key_material(peer);
 	cookie_maker_wipe(&peer->cookie);
 	sodium_memzero(peer, sizeof(*peer));
@@ -136,16 +145,20 @@ void peer_zero_key_material(struct peer *peer)
 
 void peer_stage_packet(struct peer *peer, const uint8_t *packet, size_t len)
 {
+	if (peer->staged_count == MAX_STAGED_PACKETS)
+		peer_unstage_packet(peer); /* the oldest gives way */
+	struct staged_packet *sp = &peer->staged[(peer->staged_head + peer->staged_count) % MAX_STAGED_PACKETS];
 	/* Room for padding to 16, so the send path can pad in place. */
-	struct staged_packet *sp = malloc(sizeof(*sp) + len + MESSAGE_PADDING_MULTIPLE);
-	if (!sp)
-		return;
-	sp->len = len;
-	memcpy(sp->data, packet, len);
-	if (peer->staged_count == MAX_STAGED_PACKETS) {
-		free(peer_unstage_packet(peer)); /* the oldest gives way */
+	size_t need = len + MESSAGE_PADDING_MULTIPLE;
+	if (sp->capacity < need) {
+		uint8_t *data = realloc(sp->data, need);
+		if (!data)
+			return;
+		sp->data = data;
+		sp->capacity = need;
 	}
-	peer->staged[(peer->staged_head + peer->staged_count) % MAX_STAGED_PACKETS] = sp;
+	memcpy(sp->data, packet, len);
+	sp->len = len;
 	peer->staged_count++;
 }
 
@@ -153,8 +166,7 @@ struct staged_packet *peer_unstage_packet(struct peer *peer)
 {
 	if (!peer->staged_count)
 		return NULL;
-	struct staged_packet *sp = peer->staged[peer->staged_head];
-	peer->staged[peer->staged_head] = NULL;
+	struct staged_packet *sp = &peer->staged[peer->staged_head];
 	peer->staged_head = (peer->staged_head + 1) % MAX_STAGED_PACKETS;
 	peer->staged_count--;
 	return sp;
@@ -162,9 +174,8 @@ struct staged_packet *peer_unstage_packet(struct peer *peer)
 
 void peer_purge_staged(struct peer *peer)
 {
-	struct staged_packet *sp;
-	while ((sp = peer_unstage_packet(peer)))
-		free(sp);
+	while (peer_unstage_packet(peer))
+		;
 }
 
 const char *peer_name(const struct peer *peer, char buf[48])

@@ -23,9 +23,10 @@ struct keypair {
 	bool sending_valid; /* cleared when the local identity changes */
 };
 
+/* A staging slot keeps its buffer for reuse, so staging allocates only while a peer's slots grow. */
 struct staged_packet {
-	size_t len;
-	uint8_t data[]; /* len bytes plus room for padding */
+	size_t len, capacity;
+	uint8_t *data; /* len bytes plus room for padding */
 };
 
 struct peer {
@@ -45,7 +46,7 @@ struct peer {
 	uint64_t rx_bytes, tx_bytes;
 	struct timespec last_handshake_wall;
 
-	struct staged_packet *staged[MAX_STAGED_PACKETS]; /* ring */
+	struct staged_packet staged[MAX_STAGED_PACKETS]; /* ring */
 	unsigned staged_head, staged_count;
 
 	struct loop_timer retransmit_handshake_timer, send_keepalive_timer, new_handshake_timer,
@@ -73,7 +74,8 @@ void peer_expire_current_keypairs(struct peer *peer);
 /* Wipe every keypair and the handshake state (the 540 s timer, removal, shutdown). */
 void peer_zero_key_material(struct peer *peer);
 
-/* Staged packets: copied in (dropping the oldest when 128 are waiting), taken out in order. */
+/* Staged packets: copied in (dropping the oldest when 128 are waiting), taken out in order. The
+ * slot returned by peer_unstage_packet stays valid until the next peer_stage_packet. */
 void peer_stage_packet(struct peer *peer, const uint8_t *packet, size_t len);
 struct staged_packet *peer_unstage_packet(struct peer *peer);
 void peer_purge_staged(struct peer *peer);

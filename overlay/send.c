@@ -231,10 +231,8 @@ void send_staged_packets(struct peer *peer)
 		return;
 	}
 	struct staged_packet *sp;
-	while ((sp = peer_unstage_packet(peer))) {
+	while ((sp = peer_unstage_packet(peer)))
 		queue_transport(peer, kp, sp->data, sp->len);
-		free(sp);
-	}
 	keep_key_fresh(peer, kp, now);
 	flush(peer->dev);
 }

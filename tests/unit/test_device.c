@@ -282,6 +282,50 @@ TEST(endpoint_roams_to_the_new_source)
 	CHECK(peer_get_endpoint(b_peer_a, &ep) && ep.in4.sin_port == htons(device_listen_port(dev_a)));
 }
 
+static int sink_count, sink_first;
+static bool sink_drained(void)
+{
+	char buf[64];
+	ssize_t n;
+	while ((n = recv(sink, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+		buf[n] = 0;
+		if (!sink_count++)
+			sink_first = atoi(buf);
+	}
+	return sink_count >= MAX_STAGED_PACKETS;
+}
+
+TEST(packets_staged_before_the_handshake_keep_the_newest_128)
+{
+	/* A fresh peer entry for B on A: no session, so packets wait for the handshake. */
+	uint8_t pub_b[WG_KEY_LEN];
+	union endpoint_addr ep_b;
+	peer_public_key(a_peer_b, pub_b);
+	peer_get_endpoint(a_peer_b, &ep_b);
+	device_remove_peer(dev_a, a_peer_b);
+	a_peer_b = device_add_peer(dev_a, pub_b);
+	uint8_t psk[WG_KEY_LEN];
+	peer_get_preshared_key(b_peer_a, psk);
+	peer_set_preshared_key(a_peer_b, psk);
+	peer_set_endpoint(a_peer_b, &ep_b);
+	in_addr_t b_addr = IP("10.0.0.2");
+	peer_add_allowed_ip(a_peer_b, AF_INET, &b_addr, 32);
+	/* 130 packets before the loop runs: the two oldest give way. */
+	for (int i = 0; i < MAX_STAGED_PACKETS + 2; i++) {
+		char payload[16];
+		snprintf(payload, sizeof(payload), "%d", i);
+		uint8_t pkt[128];
+		device_send_packet(dev_a, pkt, udp_packet(pkt, "10.9.0.1", "10.0.0.2", payload));
+	}
+	CHECK(a_peer_b->staged_count == MAX_STAGED_PACKETS);
+	pump_until(sink_drained, 500);
+	pump(20);
+	sink_drained();
+	CHECK(sink_count == MAX_STAGED_PACKETS);
+	CHECK(sink_first == 2);
+	CHECK(a_peer_b->staged_count == 0);
+}
+
 static int initiations_seen;
 static uint8_t initiations[2][MSG_INITIATION_LEN];
 static bool two_initiations(void)
@@ -383,6 +427,7 @@ int main(void)
 	RUN(cookie_reply_under_load_then_handshake);
 	RUN(endpoint_roams_to_the_new_source);
 	RUN(unanswered_initiation_is_retransmitted_fresh);
+	RUN(packets_staged_before_the_handshake_keep_the_newest_128);
 	device_free(dev_a);
 	device_free(dev_b);
 	loop_free(loop);
