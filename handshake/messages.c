@@ -43,7 +43,7 @@ static uint32_t get_u32(const uint8_t *p)
 
 size_t hs_evidence_max_len(size_t max_evidence)
 {
-	return EVIDENCE_FIXED_LEN + HS_TEE_MAX + 2 * max_evidence;
+	return EVIDENCE_FIXED_LEN + HS_TEE_MAX + max_evidence;
 }
 
 size_t hs_evidence_encoded_len(const struct hs_evidence_msg *m)
@@ -101,7 +101,8 @@ int hs_evidence_decode(const uint8_t *p, size_t len, size_t max_evidence, struct
 	}
 	off += p[1];
 	if (take_part(p, len, &off, max_evidence, &m->evidence, &m->evidence_len) != 0 ||
-	    take_part(p, len, &off, max_evidence, &m->additional, &m->additional_len) != 0 ||
+	    take_part(p, len, &off, max_evidence - m->evidence_len, &m->additional,
+		      &m->additional_len) != 0 ||
 	    len - off != 34)
 		return -1;
 	memcpy(m->wg_public_key, p + off, 32);

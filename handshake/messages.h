@@ -40,13 +40,14 @@ struct hs_evidence_msg {
 	uint16_t wg_port;
 };
 
-/* The largest encoded evidence message with each evidence part at most max_evidence bytes. */
+/* The largest encoded evidence message whose evidence and additional evidence together are at
+ * most max_evidence bytes. */
 size_t hs_evidence_max_len(size_t max_evidence);
 size_t hs_evidence_encoded_len(const struct hs_evidence_msg *m);
 /* out holds hs_evidence_encoded_len bytes. */
 void hs_evidence_encode(const struct hs_evidence_msg *m, uint8_t *out);
-/* -1 when malformed or an evidence part exceeds max_evidence. The TEE name must be printable
- * ASCII without spaces. */
+/* -1 when malformed or evidence and additional evidence together exceed max_evidence. The TEE
+ * name must be printable ASCII without spaces. */
 int hs_evidence_decode(const uint8_t *p, size_t len, size_t max_evidence, struct hs_evidence_msg *m);
 
 struct hs_verdict_msg {

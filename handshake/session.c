@@ -410,8 +410,8 @@ struct hs_session *hs_session_new(const struct hs_session_config *cfg,
 		s->cfg.max_frame = NOISE_MAX_MESSAGE;
 	if (!s->cfg.max_evidence)
 		s->cfg.max_evidence = HS_DEFAULT_MAX_EVIDENCE;
-	if (s->cfg.max_evidence > UINT32_MAX / 4)
-		s->cfg.max_evidence = UINT32_MAX / 4;
+	if (s->cfg.max_evidence > UINT32_MAX / 2)
+		s->cfg.max_evidence = UINT32_MAX / 2;
 	s->ops = *ops;
 	s->ctx = ctx;
 	s->message_max = hs_evidence_max_len(s->cfg.max_evidence);
@@ -484,7 +484,8 @@ void hs_session_provide_evidence(struct hs_session *s, const char *tee, const ui
 	bool tee_ok = tee_len > 0 && tee_len <= HS_TEE_MAX;
 	for (size_t i = 0; tee_ok && i < tee_len; i++)
 		tee_ok = tee[i] > 0x20 && tee[i] < 0x7f;
-	if (!tee_ok || len == 0 || len > s->cfg.max_evidence || additional_len > s->cfg.max_evidence)
+	if (!tee_ok || len == 0 || len > s->cfg.max_evidence ||
+	    additional_len > s->cfg.max_evidence - len)
 		reject(s, HS_EVIDENCE_UNAVAILABLE, "evidence empty, too large or of an unnamed TEE");
 	else
 		send_evidence(s, tee, evidence, len, additional, additional_len);

@@ -263,7 +263,7 @@ static void conn_finish(struct hs_conn *c)
 		t->counters.timeouts += hs_session_reason(s) == HS_TIMEOUT;
 	} else if (hs_session_state(s) == HS_SESSION_DONE) {
 		t->counters.done++;
-		log_info("handshake", "attested handshake with %s done (%s)", who,
+		log_debug("handshake", "attested handshake with %s done (%s)", who,
 			 c->initiator ? "initiator" : "responder");
 		t->ops.done(t->ctx, c, (struct sockaddr *)&c->peer, hs_session_result(s));
 	} else {
@@ -273,7 +273,7 @@ static void conn_finish(struct hs_conn *c)
 		t->counters.malformed_input += hs_session_failed_on_input(s);
 		t->counters.superseded += r == HS_SUPERSEDED;
 		t->counters.timeouts += r == HS_TIMEOUT && !by_peer;
-		log_info("handshake", "attested handshake with %s failed: %s%s: %s", who,
+		log_debug("handshake", "attested handshake with %s failed: %s%s: %s", who,
 			 hs_reason_name(r), by_peer ? " (reported by the peer)" : "", hs_session_detail(s));
 		t->ops.failed(t->ctx, c, (struct sockaddr *)&c->peer, r, by_peer, hs_session_detail(s),
 			      c->initiator);

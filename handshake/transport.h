@@ -55,7 +55,7 @@ struct hs_transport_config {
 	unsigned max_concurrent;            /* responder handshakes at once; default 64 */
 	unsigned max_per_source_per_second; /* new responder handshakes per peer IP; default 10 */
 	size_t max_frame;                   /* default and maximum 65535 */
-	size_t max_evidence;                /* default 1 MiB */
+	size_t max_evidence;                /* evidence + additional evidence; default 1 MiB */
 };
 
 struct hs_transport_counters {

@@ -642,24 +642,25 @@ TEST(evidence_message_round_trip_and_refusals)
 	memset(m.wg_public_key, 7, 32);
 	uint8_t buf[128];
 	size_t n = hs_evidence_encoded_len(&m);
-	CHECK(n <= sizeof(buf) && n <= hs_evidence_max_len(5));
+	CHECK(n <= sizeof(buf) && n <= hs_evidence_max_len(8));
 	hs_evidence_encode(&m, buf);
 	struct hs_evidence_msg d;
-	CHECK(hs_evidence_decode(buf, n, 5, &d) == 0);
+	CHECK(hs_evidence_decode(buf, n, 8, &d) == 0); /* 5 + 3 bytes: just within */
 	CHECK_STR(d.tee, "tdx");
 	CHECK(d.evidence_len == 5 && !memcmp(d.evidence, "quote", 5));
 	CHECK(d.additional_len == 3 && !memcmp(d.additional, "gpu", 3));
 	CHECK(d.wg_port == 51820 && d.wg_public_key[31] == 7);
-	CHECK(hs_evidence_decode(buf, n, 4, &d) != 0);     /* evidence over the limit */
-	CHECK(hs_evidence_decode(buf, n - 1, 5, &d) != 0); /* truncated */
+	CHECK(hs_evidence_decode(buf, n, 7, &d) != 0);     /* one byte over the limit */
+	CHECK(hs_evidence_decode(buf, n, 4, &d) != 0);     /* the evidence alone is over */
+	CHECK(hs_evidence_decode(buf, n - 1, 8, &d) != 0); /* truncated */
 	for (size_t cut = 0; cut < n; cut++)
 		CHECK(hs_evidence_decode(buf, cut, 1 << 20, &d) != 0);
 	uint8_t longer[129];
 	memcpy(longer, buf, n);
 	longer[n] = 0;
-	CHECK(hs_evidence_decode(longer, n + 1, 5, &d) != 0); /* trailing byte */
+	CHECK(hs_evidence_decode(longer, n + 1, 8, &d) != 0); /* trailing byte */
 	buf[3] = ' ';
-	CHECK(hs_evidence_decode(buf, n, 5, &d) != 0); /* a TEE name with a space */
+	CHECK(hs_evidence_decode(buf, n, 8, &d) != 0); /* a TEE name with a space */
 	buf[3] = 'x';
 	buf[5] = 0xff; /* evidence length 0xff000005: far beyond the buffer */
 	CHECK(hs_evidence_decode(buf, n, (size_t)-1, &d) != 0);
