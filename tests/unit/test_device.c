@@ -326,6 +326,31 @@ TEST(packets_staged_before_the_handshake_keep_the_newest_128)
 	CHECK(a_peer_b->staged_count == 0);
 }
 
+static uint64_t rx_target;
+static bool a_received_keepalive(void)
+{
+	struct peer_stats st;
+	peer_get_stats(a_peer_b, &st);
+	return st.rx_bytes >= rx_target;
+}
+
+TEST(data_received_is_answered_by_a_keepalive)
+{
+	/* B receives data and has nothing to send: KEEPALIVE_TIMEOUT later it sends an empty
+	 * transport message (32 bytes) so A knows the session is alive. */
+	struct peer_stats st;
+	peer_get_stats(a_peer_b, &st);
+	uint8_t pkt[128];
+	device_send_packet(dev_a, pkt, udp_packet(pkt, "10.9.0.1", "10.0.0.2", "answer me"));
+	pump_until(sink_received, 500);
+	CHECK_STR(received, "answer me");
+	rx_target = st.rx_bytes + MSG_DATA_MIN_LEN;
+	pump_until(a_received_keepalive, 1500);
+	struct peer_stats after;
+	peer_get_stats(a_peer_b, &after);
+	CHECK(after.rx_bytes == st.rx_bytes + MSG_DATA_MIN_LEN);
+}
+
 static int initiations_seen;
 static uint8_t initiations[2][MSG_INITIATION_LEN];
 static bool two_initiations(void)
@@ -428,6 +453,7 @@ int main(void)
 	RUN(endpoint_roams_to_the_new_source);
 	RUN(unanswered_initiation_is_retransmitted_fresh);
 	RUN(packets_staged_before_the_handshake_keep_the_newest_128);
+	RUN(data_received_is_answered_by_a_keepalive);
 	device_free(dev_a);
 	device_free(dev_b);
 	loop_free(loop);
