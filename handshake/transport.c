@@ -19,6 +19,8 @@
 #define LINGER_NS (2 * NSEC_PER_SEC)
 #define MAX_LINGERING 256
 #define RATE_SLOTS 256
+/* Out of descriptors: stop accepting this long rather than spin on a readable listener. */
+#define ACCEPT_PAUSE_NS (100 * NSEC_PER_MSEC)
 
 enum conn_phase { CONN_RUNNING, CONN_CONNECTING, CONN_LINGERING };
 
@@ -56,6 +58,7 @@ struct hs_transport {
 	void *ctx;
 	int listen_fd;
 	uint16_t port;
+	struct loop_timer accept_resume;
 	uint8_t static_private[32];
 	struct hs_conn *conns;
 	unsigned responders, lingering;
@@ -567,12 +570,21 @@ static void on_listen(void *ctx, int fd, unsigned events)
 		if (cfd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warn("handshake", "accept: %s", strerror(errno));
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				log_warn("handshake", "accept: %s; pausing", strerror(errno));
+				loop_unwatch(t->loop, fd);
+				loop_timer_arm_in(t->loop, &t->accept_resume, ACCEPT_PAUSE_NS);
+			}
 			return;
 		}
 		accept_one(t, cfd, &peer);
 	}
+}
+
+static void resume_accepting(void *ctx)
+{
+	struct hs_transport *t = ctx;
+	loop_watch(t->loop, t->listen_fd, LOOP_READ, on_listen, t);
 }
 
 /* ---- public API ---- */
@@ -647,6 +659,7 @@ struct hs_transport *hs_transport_new(struct loop *loop, const struct hs_transpo
 	t->ops = *ops;
 	t->ctx = ctx;
 	t->listen_fd = -1;
+	loop_timer_init(&t->accept_resume, resume_accepting, t);
 	randombytes_buf(t->static_private, sizeof(t->static_private));
 	if (listen_on(t, err, errlen) != 0) {
 		hs_transport_free(t);
@@ -661,6 +674,7 @@ void hs_transport_free(struct hs_transport *t)
 		return;
 	while (t->conns)
 		conn_unlink_free(t->conns);
+	loop_timer_cancel(t->loop, &t->accept_resume);
 	if (t->listen_fd >= 0) {
 		loop_unwatch(t->loop, t->listen_fd);
 		close(t->listen_fd);

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -570,6 +571,40 @@ static bool refused_with(struct loop *loop, int fd, enum hs_reason reason)
 	       buf[4] == reason;
 }
 
+TEST(out_of_descriptors_pauses_and_recovers)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	CHECK(pair_start(&p, default_cfg()) == 0);
+	/* a client connects while every descriptor is taken: accept fails with EMFILE */
+	struct rlimit old, low;
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	low = old;
+	low.rlim_cur = 256;
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	int fillers[256], nfill = 0, fd;
+	while (nfill < 256 && (fd = dup(0)) >= 0)
+		fillers[nfill++] = fd;
+	CHECK(nfill > 1 && errno == EMFILE);
+	close(fillers[--nfill]);
+	int client = raw_connect("127.0.0.1", hs_transport_port(p.a.t));
+	CHECK(client >= 0);
+	const uint8_t garbage[] = { 0, 0, 0, 3, 'b', 'a', 'd' };
+	CHECK(send(client, garbage, sizeof(garbage), 0) == (ssize_t)sizeof(garbage));
+	for (int i = 0; i < 5; i++)
+		loop_run_once(p.loop, 10);
+	/* descriptors come back: the queued client is served and the node works */
+	while (nfill)
+		close(fillers[--nfill]);
+	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	CHECK(refused_with(p.loop, client, HS_PROTOCOL_ERROR));
+	close(client);
+	connect_node(&p.b, &p.a);
+	run_until_settled(p.loop, &p.a, &p.b, 2);
+	CHECK(p.a.done == 1 && p.b.done == 1);
+	pair_stop(&p);
+}
+
 TEST(concurrency_cap_refuses_busy)
 {
 	struct pair p;
@@ -864,6 +899,7 @@ int main(void)
 	RUN(oversized_frame_dropped);
 	RUN(garbage_frame_dropped);
 	RUN(empty_frame_dropped);
+	RUN(out_of_descriptors_pauses_and_recovers);
 	RUN(concurrency_cap_refuses_busy);
 	RUN(rate_limit_per_source);
 	TEST_END();
