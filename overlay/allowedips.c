@@ -1,7 +1,8 @@
 /*
- * Allowed IPs as one binary trie per address family: each level consumes one address bit, so a
- * lookup walks at most 32 (IPv4) or 128 (IPv6) nodes and remembers the last owned prefix it
- * passed, which is the longest match. Nodes that own nothing and lead nowhere are pruned.
+ * Allowed IPs as one path-compressed binary trie per address family. Each node holds a whole
+ * prefix (address bits and length); a node's children extend its prefix and are chosen by the
+ * first bit past it, so chains of single-child nodes never exist and a lookup visits only the
+ * points where stored prefixes branch. Nodes without a value exist only where two subtrees fork.
  */
 #include "overlay/allowedips.h"
 
@@ -11,11 +12,14 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define ADDR_MAX_BITS 128
+#define ADDR_MAX_BYTES 16
+#define ADDR_MAX_BITS (ADDR_MAX_BYTES * 8)
 
 struct node {
 	struct node *child[2];
-	void *value; /* owner of the prefix ending here; NULL when none */
+	void *value; /* owner of this prefix; NULL for a fork-only node */
+	uint8_t bits[ADDR_MAX_BYTES]; /* the prefix, host bits zero */
+	uint8_t cidr;
 };
 
 struct allowedips {
@@ -61,9 +65,44 @@ static unsigned addr_bit(const uint8_t *addr, unsigned i)
 	return (addr[i / 8] >> (7 - i % 8)) & 1;
 }
 
-static bool node_is_empty(const struct node *n)
+/* The number of leading bits a and b share, at most limit. */
+static unsigned common_bits(const uint8_t *a, const uint8_t *b, unsigned limit)
 {
-	return !n->value && !n->child[0] && !n->child[1];
+	unsigned i = 0;
+	while (i + 8 <= limit && a[i / 8] == b[i / 8])
+		i += 8;
+	while (i < limit && addr_bit(a, i) == addr_bit(b, i))
+		i++;
+	return i;
+}
+
+static bool prefix_contains(const struct node *n, const uint8_t *addr)
+{
+	return common_bits(n->bits, addr, n->cidr) == n->cidr;
+}
+
+static struct node *node_new(const uint8_t *addr, unsigned bytes, uint8_t cidr, void *value)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	memcpy(n->bits, addr, bytes);
+	for (unsigned i = cidr; i < bytes * 8; i++)
+		n->bits[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+	n->cidr = cidr;
+	n->value = value;
+	return n;
+}
+
+/* A node left without a value is needed only where it forks; otherwise its one child (or nothing)
+ * takes its place. Returns what now stands in its slot. */
+static struct node *compact(struct node *n)
+{
+	if (n->value || (n->child[0] && n->child[1]))
+		return n;
+	struct node *only = n->child[0] ? n->child[0] : n->child[1];
+	free(n);
+	return only;
 }
 
 int allowedips_insert(struct allowedips *t, int family, const void *addr, uint8_t cidr, void *value)
@@ -71,47 +110,71 @@ int allowedips_insert(struct allowedips *t, int family, const void *addr, uint8_
 	unsigned bits = family_bits(family);
 	if (!bits || cidr > bits || !value)
 		return -EINVAL;
+	struct node *fresh = node_new(addr, bits / 8, cidr, value);
+	if (!fresh)
+		return -ENOMEM;
 	struct node **slot = family_root(t, family);
-	for (unsigned depth = 0;; depth++) {
-		if (!*slot) {
-			*slot = calloc(1, sizeof(struct node));
-			if (!*slot)
-				return -ENOMEM; /* empty nodes left behind are harmless and reused */
+	while (*slot) {
+		struct node *n = *slot;
+		unsigned common = common_bits(n->bits, fresh->bits, n->cidr < cidr ? n->cidr : cidr);
+		if (common == n->cidr && n->cidr == cidr) { /* the same prefix: it changes owner */
+			n->value = value;
+			free(fresh);
+			return 0;
 		}
-		if (depth == cidr)
-			break;
-		slot = &(*slot)->child[addr_bit(addr, depth)];
+		if (common == n->cidr) { /* n contains the new prefix: go down */
+			slot = &n->child[addr_bit(fresh->bits, n->cidr)];
+			continue;
+		}
+		if (common == cidr) { /* the new prefix contains n: it goes above */
+			fresh->child[addr_bit(n->bits, cidr)] = n;
+			*slot = fresh;
+			return 0;
+		}
+		/* They part at bit common: a fork node holds both. */
+		struct node *fork = node_new(fresh->bits, bits / 8, (uint8_t)common, NULL);
+		if (!fork) {
+			free(fresh);
+			return -ENOMEM;
+		}
+		fork->child[addr_bit(fresh->bits, common)] = fresh;
+		fork->child[addr_bit(n->bits, common)] = n;
+		*slot = fork;
+		return 0;
 	}
-	(*slot)->value = value;
+	*slot = fresh;
 	return 0;
 }
 
 int allowedips_remove(struct allowedips *t, int family, const void *addr, uint8_t cidr, void *value)
 {
 	unsigned bits = family_bits(family);
-	if (!bits || cidr > bits)
+	if (!bits || cidr > bits || !value)
 		return -ENOENT;
-	struct node **path[ADDR_MAX_BITS + 1];
+	struct node *probe = node_new(addr, bits / 8, cidr, NULL); /* addr with host bits cleared */
+	if (!probe)
+		return -ENOMEM;
+	struct node **path[ADDR_MAX_BITS + 2];
+	int depth = 0;
 	struct node **slot = family_root(t, family);
-	for (unsigned depth = 0;; depth++) {
-		if (!*slot)
-			return -ENOENT;
-		path[depth] = slot;
-		if (depth == cidr)
-			break;
-		slot = &(*slot)->child[addr_bit(addr, depth)];
+	while (*slot && (*slot)->cidr < cidr && prefix_contains(*slot, probe->bits)) {
+		path[depth++] = slot;
+		slot = &(*slot)->child[addr_bit(probe->bits, (*slot)->cidr)];
 	}
-	if ((*slot)->value != value || !value)
+	struct node *n = *slot;
+	bool found = n && n->cidr == cidr && prefix_contains(n, probe->bits) && n->value == value;
+	free(probe);
+	if (!found)
 		return -ENOENT;
-	(*slot)->value = NULL;
-	for (int depth = cidr; depth >= 0 && node_is_empty(*path[depth]); depth--) {
-		free(*path[depth]);
-		*path[depth] = NULL;
-	}
+	n->value = NULL;
+	*slot = compact(n);
+	/* Only the parent can have become a fork with a single branch. */
+	if (depth > 0)
+		*path[depth - 1] = compact(*path[depth - 1]);
 	return 0;
 }
 
-/* Drops value's prefixes below n; returns n, or NULL once n has been freed as empty. */
+/* Drops value's prefixes below n; returns what now stands in n's slot. */
 static struct node *prune_value(struct node *n, void *value)
 {
 	if (!n)
@@ -120,11 +183,7 @@ static struct node *prune_value(struct node *n, void *value)
 	n->child[1] = prune_value(n->child[1], value);
 	if (n->value == value)
 		n->value = NULL;
-	if (node_is_empty(n)) {
-		free(n);
-		return NULL;
-	}
-	return n;
+	return compact(n);
 }
 
 void allowedips_remove_by_value(struct allowedips *t, void *value)
@@ -142,46 +201,30 @@ void *allowedips_lookup(const struct allowedips *t, int family, const void *addr
 		return NULL;
 	const struct node *n = family == AF_INET ? t->root4 : t->root6;
 	void *best = NULL;
-	for (unsigned depth = 0; n; depth++) {
+	while (n && prefix_contains(n, addr)) {
 		if (n->value)
 			best = n->value;
-		if (depth == bits)
+		if (n->cidr == bits)
 			break;
-		n = n->child[addr_bit(addr, depth)];
+		n = n->child[addr_bit(addr, n->cidr)];
 	}
 	return best;
 }
 
-struct walk {
-	void *value;
-	allowedips_walk_fn fn;
-	void *ctx;
-	int family;
-	uint8_t addr[ADDR_MAX_BITS / 8];
-};
-
-static void walk_subtree(struct walk *w, const struct node *n, unsigned depth)
+static void walk_subtree(const struct node *n, int family, void *value, allowedips_walk_fn fn, void *ctx)
 {
 	if (!n)
 		return;
-	if (n->value == w->value)
-		w->fn(w->ctx, w->family, w->addr, (uint8_t)depth);
-	uint8_t mask = (uint8_t)(0x80 >> (depth % 8));
-	walk_subtree(w, n->child[0], depth + 1);
-	if (n->child[1]) {
-		w->addr[depth / 8] |= mask;
-		walk_subtree(w, n->child[1], depth + 1);
-		w->addr[depth / 8] &= (uint8_t)~mask;
-	}
+	if (n->value == value)
+		fn(ctx, family, n->bits, n->cidr);
+	walk_subtree(n->child[0], family, value, fn, ctx);
+	walk_subtree(n->child[1], family, value, fn, ctx);
 }
 
 void allowedips_walk_by_value(const struct allowedips *t, void *value, allowedips_walk_fn fn, void *ctx)
 {
 	if (!value)
 		return;
-	struct walk w = { .value = value, .fn = fn, .ctx = ctx };
-	w.family = AF_INET;
-	walk_subtree(&w, t->root4, 0);
-	w.family = AF_INET6;
-	walk_subtree(&w, t->root6, 0);
+	walk_subtree(t->root4, AF_INET, value, fn, ctx);
+	walk_subtree(t->root6, AF_INET6, value, fn, ctx);
 }

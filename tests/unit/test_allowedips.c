@@ -194,6 +194,26 @@ static int naive_find(const struct naive_entry *e, int n, int family, const uint
 	return -1;
 }
 
+struct walk_check {
+	const struct naive_entry *entries;
+	int n, visited, unknown;
+	void *value;
+};
+
+/* Every walked prefix must be in the oracle, owned by the walked value, with host bits zero. */
+static void walk_matches_oracle(void *ctx, int family, const uint8_t *addr, uint8_t cidr)
+{
+	struct walk_check *w = ctx;
+	w->visited++;
+	int at = naive_find(w->entries, w->n, family, addr, cidr);
+	uint8_t masked[16] = { 0 };
+	int len = family == AF_INET ? 4 : 16;
+	for (int i = 0; i < cidr; i++)
+		masked[i / 8] |= (uint8_t)(addr[i / 8] & (0x80 >> (i % 8)));
+	if (at < 0 || w->entries[at].value != w->value || memcmp(masked, addr, (size_t)len) != 0)
+		w->unknown++;
+}
+
 /* Addresses drawn from a few clustered bases, so prefixes overlap often. */
 static void random_addr(int family, uint8_t *addr)
 {
@@ -261,6 +281,68 @@ TEST(randomized_against_linear_scan)
 	}
 	CHECK(mismatches == 0);
 	CHECK(hits > RANDOM_LOOKUPS / 4); /* the comparison exercised real matches */
+	for (int v = 0; v < RANDOM_VALUES; v++) {
+		struct walk_check w = { .entries = entries, .n = n, .value = &values[v] };
+		allowedips_walk_by_value(t, &values[v], walk_matches_oracle, &w);
+		int expected = 0;
+		for (int i = 0; i < n; i++)
+			expected += entries[i].value == &values[v];
+		CHECK(w.visited == expected && w.unknown == 0);
+	}
+	allowedips_free(t);
+}
+
+/* Few distinct addresses and long runs of changes: forks are made and undone constantly. */
+TEST(randomized_churn_keeps_matching)
+{
+	static struct naive_entry entries[512];
+	static int values[4];
+	int n = 0, mismatches = 0;
+	srand(7);
+	struct allowedips *t = allowedips_new();
+	for (int op = 0; op < 6000; op++) {
+		int family = op % 3 ? AF_INET : AF_INET6;
+		uint8_t addr[16] = { 0 };
+		addr[0] = (uint8_t)(rand() & 0x0f);
+		addr[family == AF_INET ? 3 : 15] = (uint8_t)(rand() & 0x03);
+		uint8_t cidr = (uint8_t)(rand() % ((family == AF_INET ? 32 : 128) + 1));
+		int at = naive_find(entries, n, family, addr, cidr);
+		if (rand() % 2 && n < 512) {
+			void *value = &values[rand() % 4];
+			CHECK(allowedips_insert(t, family, addr, cidr, value) == 0);
+			if (at < 0) {
+				at = n++;
+				entries[at] = (struct naive_entry){ .family = family, .cidr = cidr };
+				memcpy(entries[at].addr, addr, 16);
+			}
+			entries[at].value = value;
+		} else if (n > 0) {
+			at = rand() % n;
+			CHECK(allowedips_remove(t, entries[at].family, entries[at].addr, entries[at].cidr,
+						&values[3]) == (entries[at].value == &values[3] ? 0 : -ENOENT));
+			if (entries[at].value == &values[3])
+				entries[at] = entries[--n];
+		}
+		if (op % 1000 == 999) {
+			allowedips_remove_by_value(t, &values[op % 4]);
+			for (int i = 0; i < n; i++)
+				if (entries[i].value == &values[op % 4])
+					entries[i--] = entries[--n];
+		}
+		for (int i = 0; i < 8; i++) {
+			uint8_t probe[16] = { 0 };
+			int pf = rand() % 2 ? AF_INET : AF_INET6;
+			probe[0] = (uint8_t)(rand() & 0x0f);
+			probe[pf == AF_INET ? 3 : 15] = (uint8_t)(rand() & 0x03);
+			if (allowedips_lookup(t, pf, probe) != naive_lookup(entries, n, pf, probe))
+				mismatches++;
+		}
+	}
+	CHECK(mismatches == 0);
+	for (int v = 0; v < 4; v++)
+		allowedips_remove_by_value(t, &values[v]);
+	uint8_t zero[16] = { 0 };
+	CHECK(allowedips_lookup(t, AF_INET, zero) == NULL && allowedips_lookup(t, AF_INET6, zero) == NULL);
 	allowedips_free(t);
 }
 
@@ -275,5 +357,6 @@ int main(void)
 	RUN(invalid_arguments_rejected);
 	RUN(walk_and_remove_by_value);
 	RUN(randomized_against_linear_scan);
+	RUN(randomized_churn_keeps_matching);
 	TEST_END();
 }
