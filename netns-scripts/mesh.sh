@@ -12,15 +12,24 @@
 #   mesh_start_aa K [ARGS...]     node K's stand-in AA at $MESH_DIR/nodeK/aa.sock (e.g. --svn 2)
 #   mesh_stop_aa K
 #   mesh_start_node K CONFIG      fill CONFIG's AA socket and AS URL in for node K, run `tng-wg up -d`
+#   mesh_start K CONFIG [ARGS...]  mesh_start_aa K ARGS, then mesh_start_node K CONFIG
 #   mesh_stop_node K              `tng-wg down`; mesh_kill_node K sends SIGKILL instead
 #   mesh_node_exec H CMD...       CMD in host H's namespace (H = K or pK); for a node, inside a mount
 #                                 namespace where /run/wireguard and /run/tng-wg are its own directories,
 #                                 so every node uses the default interface tngwg0 (`wg show`, `tng-wg show`)
 #   mesh_bg H NAME CMD...         as mesh_node_exec, in the background; the process is killed by mesh_destroy
 #   mesh_ip H                     the host's address
+#   mesh_peer K D FIELD           a field of node K's peer D in `tng-wg show --json` (state, last_error..)
+#   mesh_peer_is K D STATE        node K's peer D is idle, attesting, up or failed
+#   mesh_peer_error_has K D TEXT  node K's last error about peer D mentions TEXT
 #   mesh_echo_server H tcp|udp PORT   an echo service
 #   mesh_echo H ADDR tcp|udp PORT MSG succeeds when MSG comes back from an echo service
-#   mesh_capture_start / mesh_capture_stop / mesh_capture_has TEXT    a capture on the hub bridge
+#   mesh_reaches H D PROTO PORT MSG   mesh_echo from H to host D, retried while a handshake may run
+#   mesh_refused H D PROTO PORT MSG   one mesh_echo from H to host D fails
+#   mesh_capture_start / mesh_capture_stop / mesh_capture_has TEXT / mesh_capture_lacks TEXT
+#                                 a capture of every frame on the hub bridge
+#   mesh_logs [LINES]             the tails of the logs of everything the mesh started
+#   mesh_for_test / mesh_finish   start and end of an end-to-end test using tests/lib/common.sh
 #   mesh_destroy                  kill what the mesh started (by PID), delete its namespaces and files;
 #                                 safe to call twice and from a trap
 # Settings (environment, before mesh_create): MESH_PREFIX (namespace name prefix), MESH_DIR (state
@@ -41,7 +50,7 @@ MESH_AS_PORT=8080
 MESH_AS_URL="http://$MESH_HUB_IP:$MESH_AS_PORT"
 MESH_AA_BIN="$MESH_ROOT/build/standin/aa-standin"
 MESH_AS_SCRIPT="$MESH_ROOT/tests/standin/as/as_standin.py"
-MESH_WAIT=${MESH_WAIT:-60}
+MESH_WAIT=${MESH_WAIT:-30}
 
 mesh_log() { echo "mesh: $*" >&2; }
 
@@ -236,10 +245,10 @@ mesh_stop_aa() { mesh_kill_named "aa$1"; }
 mesh_write_config() {
 	local k=$1 config=$2 out
 	out="$(mesh_node_dir "$k")/node.json"
-	jq --arg aa "unix://$(mesh_aa_socket "$k")" --arg as "$MESH_AS_URL" '
+	jq --arg aa "unix://$(mesh_aa_socket "$k")" --arg as_url "$MESH_AS_URL" '
 		(.add_ingress[]?, .add_egress[]?) |= (
 			if has("attest") then .attest.aa_addr = $aa else . end
-			| if has("verify") then .verify.as_addr = $as else . end)' \
+			| if has("verify") then .verify.as_addr = $as_url else . end)' \
 		"$config" >"$out" || { mesh_log "cannot fill in $config"; return 1; }
 	echo "$out"
 }
@@ -263,6 +272,13 @@ mesh_start_node() {
 	fi
 }
 
+# Node K's AA (with ARGS) and tng-wg with CONFIG.
+mesh_start() {
+	local k=$1 config=$2
+	shift 2
+	mesh_start_aa "$k" "$@" && mesh_start_node "$k" "$config"
+}
+
 mesh_stop_node() {
 	local k=$1
 	mesh_node_exec "$k" "$(mesh_tngwg)" down "$(mesh_node_dir "$k")/node.json" >>"$MESH_DIR/node$k.log" 2>&1
@@ -278,6 +294,16 @@ mesh_kill_node() {
 	done
 	mesh_wait 10 test -z "$(mesh_node_daemons "$1")"
 }
+
+# A field of node K's view of the peer at host D's address (`tng-wg show --json`): state (idle,
+# attesting, up, failed), last_error, tee, policy_ids, attestations, ...
+mesh_peer() {
+	mesh_node_exec "$1" "$(mesh_tngwg)" show --json tngwg0 |
+		jq -r --arg a "$(mesh_ip "$2")" --arg f "$3" '.peers[] | select(.address == $a) | .[$f] | values'
+}
+
+mesh_peer_is() { [ "$(mesh_peer "$1" "$2" state)" = "$3" ]; }
+mesh_peer_error_has() { mesh_peer "$1" "$2" last_error | grep -qF -- "$3"; }
 
 mesh_echo_server() {
 	local h=$1 proto=$2 port=$3
@@ -297,15 +323,20 @@ mesh_listening() {
 
 # Send MSG from host H to ADDR:PORT; succeeds when an echo service sent exactly MSG back.
 mesh_echo() {
-	local h=$1 addr=$2 proto=$3 port=$4 msg=$5 reply target
+	local h=$1 addr=$2 proto=$3 port=$4 msg=$5 reply target linger
+	# TCP ends when the echo service closes; UDP has no end, so wait only briefly for the reply.
 	case "$proto" in
-	tcp) target="TCP4:$addr:$port,connect-timeout=3" ;;
-	udp) target="UDP4:$addr:$port" ;;
+	tcp) target="TCP4:$addr:$port,connect-timeout=3" linger=3 ;;
+	udp) target="UDP4:$addr:$port" linger=2 ;;
 	*) mesh_log "protocol '$proto' (expected tcp or udp)"; return 1 ;;
 	esac
-	reply=$(printf '%s\n' "$msg" | mesh_node_exec "$h" timeout 10 socat -t 3 -T 5 - "$target" 2>/dev/null)
+	reply=$(printf '%s\n' "$msg" | mesh_node_exec "$h" timeout 10 socat -t "$linger" -T 5 - "$target" 2>/dev/null)
 	[ "$reply" = "$msg" ]
 }
+
+# A first packet to a new peer waits for the attested handshake, so success may take a moment.
+mesh_reaches() { mesh_wait "$MESH_WAIT" mesh_echo "$1" "$(mesh_ip "$2")" "$3" "$4" "$5"; }
+mesh_refused() { ! mesh_echo "$1" "$(mesh_ip "$2")" "$3" "$4" "$5"; }
 
 mesh_capture_file() { echo "$MESH_DIR/bridge.pcap"; }
 
@@ -321,6 +352,19 @@ mesh_capture_start() {
 mesh_capture_stop() { mesh_kill_named capture; }
 
 mesh_capture_has() { grep -aqF -- "$1" "$(mesh_capture_file)"; }
+mesh_capture_lacks() { ! mesh_capture_has "$1"; }
+
+# The last lines of every log the mesh's processes wrote, for a failure report.
+mesh_logs() {
+	local f
+	for f in "$MESH_DIR"/*.log; do
+		[ -s "$f" ] || continue
+		echo "--- $(basename "$f")"
+		# A sanitizer's report is worth more than the log's tail.
+		grep -m1 -A 24 -E 'ERROR: AddressSanitizer|runtime error:' "$f" | sed "s/^/    /"
+		tail -n "${1:-30}" "$f" | sed "s/^/    /"
+	done
+}
 
 mesh_destroy() {
 	[ -n "${MESH_DIR:-}" ] && [ -n "${MESH_PREFIX:-}" ] || return 0
@@ -339,6 +383,21 @@ mesh_destroy() {
 	done
 	rm -rf "$MESH_DIR"
 	MESH_DIR=
+}
+
+# For an end-to-end test that sourced tests/lib/common.sh: fail loudly without root or a tool, name
+# the mesh after the test, keep its state in the test's directory, destroy it in the test's cleanup.
+mesh_for_test() {
+	require_root
+	require_cmd socat tcpdump jq nft unshare
+	MESH_PREFIX=$T_PREFIX MESH_DIR=$T_TMP/mesh
+	on_cleanup mesh_destroy
+}
+
+# A test's end: the mesh's logs when anything failed, then the verdict.
+mesh_finish() {
+	[ "$T_FAILED" -eq 0 ] || mesh_logs
+	finish
 }
 
 # ---- command line ----
@@ -362,7 +421,7 @@ mesh_cli() {
 			return 1
 		fi
 		for ((k = 1; k <= n; k++)); do
-			if ! { mesh_start_aa "$k" && mesh_start_node "$k" "$config"; }; then
+			if ! mesh_start "$k" "$config"; then
 				mesh_destroy
 				return 1
 			fi
