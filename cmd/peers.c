@@ -72,7 +72,8 @@ struct node_peer {
 struct conn_ctx {
 	struct peers *owner;
 	struct conn_ctx *next, *prev; /* the owner's list, to cancel everything at shutdown */
-	struct attestation_op *op;
+	/* our evidence and the peer's appraisal run at the same time */
+	struct attestation_op *evidence_op, *verify_op;
 	bool outgoing;
 	uint32_t addr;
 };
@@ -425,7 +426,8 @@ static void conn_ctx_free(struct conn_ctx *cc)
 		p->conns = cc->next;
 	if (cc->next)
 		cc->next->prev = cc->prev;
-	attestation_op_cancel(cc->op);
+	attestation_op_cancel(cc->evidence_op);
+	attestation_op_cancel(cc->verify_op);
 	free(cc);
 }
 
@@ -443,7 +445,7 @@ static void on_own_evidence(void *ctx, const struct own_evidence *e)
 	struct hs_conn *c = ctx;
 	struct conn_ctx *cc = hs_conn_owner_data(c);
 	if (cc)
-		cc->op = NULL;
+		cc->evidence_op = NULL;
 	if (e->error) {
 		log_warn("attest", "own evidence unavailable: %s", e->message ? e->message : "unknown error");
 		hs_conn_evidence_failed(c, e->message ? e->message : "evidence unavailable");
@@ -460,7 +462,10 @@ static void hs_need_evidence(void *ctx, struct hs_conn *c, const char *runtime_d
 		hs_conn_evidence_failed(c, "out of memory");
 		return;
 	}
-	cc->op = attestation_get_evidence(p->att, runtime_data_json, on_own_evidence, c);
+	/* NULL means the callback already ran, and may have ended the conn (and freed cc). */
+	struct attestation_op *op = attestation_get_evidence(p->att, runtime_data_json, on_own_evidence, c);
+	if (op)
+		cc->evidence_op = op;
 }
 
 static void on_peer_verdict(void *ctx, const struct peer_verdict *v)
@@ -468,7 +473,7 @@ static void on_peer_verdict(void *ctx, const struct peer_verdict *v)
 	struct hs_conn *c = ctx;
 	struct conn_ctx *cc = hs_conn_owner_data(c);
 	if (cc) {
-		cc->op = NULL;
+		cc->verify_op = NULL;
 		struct node_peer *np = peer_find(cc->owner, cc->addr);
 		if (np && v->accepted) {
 			snprintf(np->tee, sizeof(np->tee), "%s", v->tee ? v->tee : "");
@@ -496,8 +501,11 @@ static void hs_need_verification(void *ctx, struct hs_conn *c, const struct sock
 	}
 	cc->addr = sockaddr_ipv4(peer);
 	peer_find_or_add(p, cc->addr);
-	cc->op = attestation_verify_peer(p->att, tee, evidence, len, additional, additional_len,
-					 expected_runtime_data_json, on_peer_verdict, c);
+	struct attestation_op *op = attestation_verify_peer(p->att, tee, evidence, len, additional,
+							    additional_len, expected_runtime_data_json,
+							    on_peer_verdict, c);
+	if (op) /* else the callback already ran, as above */
+		cc->verify_op = op;
 }
 
 static void hs_done(void *ctx, struct hs_conn *c, const struct sockaddr *peer, const struct hs_result *r)
