@@ -65,6 +65,7 @@ struct node_peer {
 	unsigned attestations;
 	char last_error[512];
 	time_t last_error_at;
+	char local_rejection[384]; /* this node's verdict on the peer in the current attempt */
 	bool peer_attested;
 };
 
@@ -265,6 +266,7 @@ static void start_handshake(struct node_peer *np)
 	cc->outgoing = true;
 	cc->addr = np->addr;
 	np->outgoing = c;
+	np->local_rejection[0] = '\0';
 	if (np->state != NODE_PEER_UP)
 		np->state = NODE_PEER_ATTESTING;
 	char a[INET_ADDRSTRLEN];
@@ -396,9 +398,13 @@ static void install(struct node_peer *np, const struct hs_result *r)
 static void on_failure(struct node_peer *np, enum hs_reason reason, bool by_peer, const char *detail)
 {
 	bool was_up = np->state == NODE_PEER_UP;
-	record_error(np, "%s%s%s%s%s", was_up ? "re-attestation failed: " : "", hs_reason_name(reason),
+	/* Both sides may reject each other; show this node's own verdict even when the peer's came first. */
+	bool own_verdict_too = by_peer && np->local_rejection[0];
+	record_error(np, "%s%s%s%s%s%s%s", was_up ? "re-attestation failed: " : "", hs_reason_name(reason),
 		     by_peer ? " (reported by the peer)" : "", detail && *detail ? ": " : "",
-		     detail ? detail : "");
+		     detail ? detail : "", own_verdict_too ? "; this node's verdict: " : "",
+		     own_verdict_too ? np->local_rejection : "");
+	np->local_rejection[0] = '\0';
 	if (was_up) {
 		char a[INET_ADDRSTRLEN];
 		addr_text(np->addr, a, sizeof(a));
@@ -475,6 +481,8 @@ static void on_peer_verdict(void *ctx, const struct peer_verdict *v)
 	if (cc) {
 		cc->verify_op = NULL;
 		struct node_peer *np = peer_find(cc->owner, cc->addr);
+		if (np && !v->accepted)
+			snprintf(np->local_rejection, sizeof(np->local_rejection), "%s", v->detail ? v->detail : "");
 		if (np && v->accepted) {
 			snprintf(np->tee, sizeof(np->tee), "%s", v->tee ? v->tee : "");
 			snprintf(np->policy_ids, sizeof(np->policy_ids), "%s", v->policy_ids ? v->policy_ids : "");
