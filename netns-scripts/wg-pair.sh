@@ -89,6 +89,9 @@ pair_teardown() {
 # Ends the test: the teardown's sanitizer verdicts must be printed before finish, since the
 # cleanup trap runs silently.
 pair_finish() {
+	local job
+	for job in $(jobs -p); do kill "$job" 2>/dev/null; done # this shell's own helpers
+	wait 2>/dev/null
 	pair_teardown
 	finish
 }
