@@ -26,6 +26,7 @@ ok() { printf '  \342\234\223 %s\n' "$*"; }
 bad() { printf '  \342\234\227 %s\n' "$*"; failures=$((failures + 1)); }
 # expect TEXT CMD...: CMD should succeed.
 expect() { local t=$1; shift; if "$@"; then ok "$t"; else bad "$t"; fi; }
+no_namespaces_left() { ! ip netns list | grep -q "^$MESH_PREFIX-"; }
 die() { bad "$*"; exit 1; }
 
 config="$here/configs/mesh-two-way-ra.json"
@@ -65,6 +66,8 @@ expect "node 1 -> node 2:9002 (TCP echo)" mesh_reaches 1 2 tcp 9002 "$marker_cle
 step "The untrusted node (svn $untrusted_svn) on 9001"
 expect "node 4 -> node 1:9001 is refused" mesh_refused 4 1 tcp 9001 "$marker_protected"
 expect "node 1 -> node 4:9001 is refused" mesh_refused 1 4 tcp 9001 "$marker_protected"
+expect "node 1 holds node 4 as failed: the AS did not affirm its evidence" \
+	mesh_peer_error_has 1 4 not-affirming
 
 step "What the bridge saw"
 mesh_capture_stop
@@ -79,7 +82,7 @@ mesh_node_exec 1 wg show tngwg0 | sed 's/^/    /'
 
 step "Tearing down"
 mesh_destroy
-ok "namespaces, bridge, daemons and stand-ins removed"
+expect "namespaces, bridge, daemons and stand-ins removed" no_namespaces_left
 echo
 if [ "$failures" -eq 0 ]; then
 	echo "demo: every check passed"
