@@ -66,6 +66,11 @@ static int open_udp_socket(uint16_t port, uint32_t fwmark, int *family_out, uint
 			return -err;
 		}
 	}
+	/* The local address of each datagram, for sticky source addresses (v4-mapped ones too). */
+	int on = 1;
+	setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on));
 	if (fwmark && setsockopt(fd, SOL_SOCKET, SO_MARK, &fwmark, sizeof(fwmark)) < 0) {
 		int err = errno;
 		close(fd);

@@ -202,6 +202,7 @@ void peer_set_endpoint(struct peer *peer, const union endpoint_addr *ep)
 {
 	peer->endpoint = *ep;
 	peer->has_endpoint = true;
+	memset(&peer->source, 0, sizeof(peer->source));
 }
 
 bool peer_get_endpoint(const struct peer *peer, union endpoint_addr *out)

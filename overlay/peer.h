@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <time.h>
 
 #include "common/loop.h"
@@ -29,6 +30,15 @@ struct staged_packet {
 	uint8_t *data; /* len bytes plus room for padding */
 };
 
+/* Sticky source: the local address a peer last reached us on, so replies leave from it even on a
+ * host with several addresses. family 0 = none (routing chooses). */
+struct local_source {
+	sa_family_t family;
+	int ifindex;
+	struct in_addr addr4;
+	struct in6_addr addr6;
+};
+
 struct peer {
 	struct device *dev;
 	struct peer *next, *prev;  /* device list, in creation order */
@@ -42,6 +52,7 @@ struct peer {
 
 	union endpoint_addr endpoint;
 	bool has_endpoint;
+	struct local_source source;
 	uint16_t persistent_keepalive;
 	uint64_t rx_bytes, tx_bytes;
 	struct timespec last_handshake_wall;

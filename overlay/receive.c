@@ -21,10 +21,22 @@
 #define RX_MAX_BATCHES_PER_WAKEUP 8 /* then let the send side run */
 #define RX_BUF_SIZE 65536
 
+/* Where a datagram came from, and which of our addresses it was sent to. */
+struct datagram_origin {
+	union endpoint_addr remote;
+	struct local_source local;
+};
+
+#define PKTINFO_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
+
 struct rx_batch {
 	struct mmsghdr msgs[RX_BATCH];
 	struct iovec iovs[RX_BATCH];
 	struct sockaddr_in6 srcs[RX_BATCH];
+	union {
+		char buf[PKTINFO_SPACE];
+		struct cmsghdr align;
+	} control[RX_BATCH];
 	uint8_t *bufs[RX_BATCH];
 	struct tun_packet to_tun[RX_BATCH]; /* decrypted inner packets */
 	int to_tun_count;
@@ -45,6 +57,7 @@ struct rx_batch *rx_batch_new(void)
 		rx->msgs[i].msg_hdr.msg_iov = &rx->iovs[i];
 		rx->msgs[i].msg_hdr.msg_iovlen = 1;
 		rx->msgs[i].msg_hdr.msg_name = &rx->srcs[i];
+		rx->msgs[i].msg_hdr.msg_control = rx->control[i].buf;
 	}
 	if (!ok) {
 		rx_batch_free(rx);
@@ -79,6 +92,30 @@ static void endpoint_from_sockaddr(union endpoint_addr *ep, const struct sockadd
 	}
 }
 
+static void local_source_from_msg(struct local_source *src, struct msghdr *msg)
+{
+	memset(src, 0, sizeof(*src));
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo info;
+			memcpy(&info, CMSG_DATA(c), sizeof(info));
+			src->family = AF_INET;
+			src->addr4 = info.ipi_addr;
+			src->ifindex = info.ipi_ifindex;
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+			   c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo info;
+			memcpy(&info, CMSG_DATA(c), sizeof(info));
+			if (IN6_IS_ADDR_V4MAPPED(&info.ipi6_addr))
+				continue; /* the IP_PKTINFO of the same datagram says it in v4 */
+			src->family = AF_INET6;
+			src->addr6 = info.ipi6_addr;
+			src->ifindex = (int)info.ipi6_ifindex;
+		}
+	}
+}
+
 static bool endpoint_equal(const union endpoint_addr *a, const union endpoint_addr *b)
 {
 	if (a->sa.sa_family != b->sa.sa_family)
@@ -90,14 +127,15 @@ static bool endpoint_equal(const union endpoint_addr *a, const union endpoint_ad
 }
 
 /* Roaming: the endpoint follows the outer source of every authenticated packet. */
-static void authenticated_from(struct peer *peer, const union endpoint_addr *src, size_t len)
+static void authenticated_from(struct peer *peer, const struct datagram_origin *from, size_t len)
 {
-	if (!peer->has_endpoint || !endpoint_equal(&peer->endpoint, src)) {
+	if (!peer->has_endpoint || !endpoint_equal(&peer->endpoint, &from->remote)) {
 		char name[48], addr[64];
 		log_info("receive", "%s: peer %s: endpoint is now %s", peer->dev->ifname, peer_name(peer, name),
-			 endpoint_to_string(src, addr));
-		peer_set_endpoint(peer, src);
+			 endpoint_to_string(&from->remote, addr));
+		peer_set_endpoint(peer, &from->remote);
 	}
+	peer->source = from->local;
 	peer->rx_bytes += len;
 	timers_any_authenticated_packet_received(peer);
 	timers_any_authenticated_packet_traversal(peer);
@@ -118,10 +156,10 @@ static bool under_load(struct device *dev, uint64_t now)
 
 /* MAC checks and the load policy; true when the message may be processed. */
 static bool admit_handshake(struct device *dev, const void *msg, size_t len, uint32_t sender_index,
-			    const union endpoint_addr *src, uint64_t now)
+			    const struct datagram_origin *from, uint64_t now)
 {
 	bool load = under_load(dev, now);
-	enum cookie_mac_state mac = cookie_validate(&dev->cookie_checker, msg, len, &src->sa, now);
+	enum cookie_mac_state mac = cookie_validate(&dev->cookie_checker, msg, len, &from->remote.sa, now);
 	if (mac == COOKIE_MAC_INVALID) {
 		dev->counters.rx_bad_mac++;
 		return false;
@@ -129,20 +167,20 @@ static bool admit_handshake(struct device *dev, const void *msg, size_t len, uin
 	if (!load)
 		return true;
 	if (mac != COOKIE_MAC_VALID_MAC1_AND_MAC2) {
-		send_cookie_reply(dev, msg, len, sender_index, src);
+		send_cookie_reply(dev, msg, len, sender_index, &from->remote);
 		return false;
 	}
-	if (!ratelimiter_allow(dev->ratelimiter, &src->sa, now)) {
+	if (!ratelimiter_allow(dev->ratelimiter, &from->remote.sa, now)) {
 		dev->counters.rx_ratelimited++;
 		return false;
 	}
 	return true;
 }
 
-static void receive_initiation(struct device *dev, const struct msg_initiation *msg, const union endpoint_addr *src,
+static void receive_initiation(struct device *dev, const struct msg_initiation *msg, const struct datagram_origin *from,
 			       uint64_t now)
 {
-	if (!admit_handshake(dev, msg, sizeof(*msg), le32toh(msg->sender_index), src, now))
+	if (!admit_handshake(dev, msg, sizeof(*msg), le32toh(msg->sender_index), from, now))
 		return;
 	struct noise_initiation_state st;
 	struct peer *peer = NULL;
@@ -155,14 +193,14 @@ static void receive_initiation(struct device *dev, const struct msg_initiation *
 	}
 	char name[48];
 	log_debug("receive", "%s: peer %s: handshake initiation received", dev->ifname, peer_name(peer, name));
-	authenticated_from(peer, src, sizeof(*msg));
+	authenticated_from(peer, from, sizeof(*msg));
 	send_handshake_response(peer);
 }
 
-static void receive_response(struct device *dev, const struct msg_response *msg, const union endpoint_addr *src,
+static void receive_response(struct device *dev, const struct msg_response *msg, const struct datagram_origin *from,
 			     uint64_t now)
 {
-	if (!admit_handshake(dev, msg, sizeof(*msg), le32toh(msg->sender_index), src, now))
+	if (!admit_handshake(dev, msg, sizeof(*msg), le32toh(msg->sender_index), from, now))
 		return;
 	struct index_entry *e = index_table_lookup(dev->index, le32toh(msg->receiver_index));
 	if (!e || e->kind != INDEX_HANDSHAKE) {
@@ -174,7 +212,7 @@ static void receive_response(struct device *dev, const struct msg_response *msg,
 		dev->counters.rx_handshake_invalid++;
 		return;
 	}
-	authenticated_from(peer, src, sizeof(*msg));
+	authenticated_from(peer, from, sizeof(*msg));
 	if (!peer_begin_session(peer))
 		return;
 	timers_handshake_complete(peer);
@@ -234,7 +272,7 @@ static bool inner_packet(const uint8_t *p, size_t len, size_t *inner_len, int *f
 	return false;
 }
 
-static void receive_data(struct device *dev, const uint8_t *buf, size_t len, const union endpoint_addr *src,
+static void receive_data(struct device *dev, const uint8_t *buf, size_t len, const struct datagram_origin *from,
 			 uint64_t now)
 {
 	struct msg_data_header hdr;
@@ -260,7 +298,7 @@ static void receive_data(struct device *dev, const uint8_t *buf, size_t len, con
 		dev->counters.rx_replayed++;
 		return;
 	}
-	authenticated_from(peer, src, len);
+	authenticated_from(peer, from, len);
 	if (peer_received_with_keypair(peer, kp)) {
 		timers_handshake_complete(peer);
 		send_staged_packets(peer);
@@ -287,7 +325,7 @@ static void receive_data(struct device *dev, const uint8_t *buf, size_t len, con
 	rx->to_tun_count++;
 }
 
-static void handle_message(struct device *dev, const uint8_t *buf, size_t len, const union endpoint_addr *src,
+static void handle_message(struct device *dev, const uint8_t *buf, size_t len, const struct datagram_origin *from,
 			   uint64_t now)
 {
 	if (len < 4) {
@@ -309,9 +347,9 @@ static void handle_message(struct device *dev, const uint8_t *buf, size_t len, c
 			return;
 		}
 		if (type == MSG_INITIATION)
-			receive_initiation(dev, (const struct msg_initiation *)buf, src, now);
+			receive_initiation(dev, (const struct msg_initiation *)buf, from, now);
 		else
-			receive_response(dev, (const struct msg_response *)buf, src, now);
+			receive_response(dev, (const struct msg_response *)buf, from, now);
 		return;
 	case MSG_COOKIE_REPLY:
 		if (len != MSG_COOKIE_REPLY_LEN) {
@@ -325,7 +363,7 @@ static void handle_message(struct device *dev, const uint8_t *buf, size_t len, c
 			dev->counters.rx_invalid_length++;
 			return;
 		}
-		receive_data(dev, buf, len, src, now);
+		receive_data(dev, buf, len, from, now);
 		return;
 	default:
 		dev->counters.rx_unknown_type++;
@@ -355,15 +393,17 @@ void receive_from_udp(struct device *dev)
 		for (int i = 0; i < RX_BATCH; i++) {
 			rx->iovs[i].iov_len = RX_BUF_SIZE;
 			rx->msgs[i].msg_hdr.msg_namelen = sizeof(rx->srcs[i]);
+			rx->msgs[i].msg_hdr.msg_controllen = sizeof(rx->control[i].buf);
 		}
 		int n = recvmmsg(dev->udp_fd, rx->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
 		uint64_t now = loop_now_ns();
 		for (int i = 0; i < n; i++) {
-			union endpoint_addr src;
-			endpoint_from_sockaddr(&src, &rx->srcs[i]);
-			handle_message(dev, rx->bufs[i], rx->msgs[i].msg_len, &src, now);
+			struct datagram_origin from;
+			endpoint_from_sockaddr(&from.remote, &rx->srcs[i]);
+			local_source_from_msg(&from.local, &rx->msgs[i].msg_hdr);
+			handle_message(dev, rx->bufs[i], rx->msgs[i].msg_len, &from, now);
 		}
 		flush_to_tun(dev);
 		if (n < RX_BATCH)

@@ -19,6 +19,12 @@
 #define PACKET_MAX 65535
 #define TX_BUF_SIZE (PACKET_MAX + MESSAGE_PADDING_MULTIPLE + MSG_DATA_MIN_LEN)
 
+/* Control data pinning a message's source address (sticky source). */
+union source_control {
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	struct cmsghdr align;
+};
+
 struct tx_batch {
 	/* Plaintext read from the TUN, with room for padding after each packet. */
 	struct tun_packet plain[TX_BATCH];
@@ -26,6 +32,7 @@ struct tx_batch {
 	struct mmsghdr msgs[TX_BATCH];
 	struct iovec iovs[TX_BATCH];
 	struct sockaddr_in6 addrs[TX_BATCH];
+	union source_control controls[TX_BATCH];
 	struct peer *peers[TX_BATCH];
 	uint8_t *out[TX_BATCH];
 	int count;
@@ -88,6 +95,48 @@ static socklen_t endpoint_to_sockaddr(const struct device *dev, const union endp
 	return sizeof(struct sockaddr_in6);
 }
 
+/* Send from the local address the peer last reached us on, if known. */
+static void attach_source(struct msghdr *h, const struct local_source *src, union source_control *ctrl)
+{
+	h->msg_control = NULL;
+	h->msg_controllen = 0;
+	if (!src->family)
+		return;
+	memset(ctrl, 0, sizeof(*ctrl));
+	h->msg_control = ctrl->buf;
+	h->msg_controllen = sizeof(ctrl->buf);
+	struct cmsghdr *c = CMSG_FIRSTHDR(h);
+	if (src->family == AF_INET) {
+		/* Also right on the dual-stack socket: v4-mapped destinations take IP-level control data. */
+		struct in_pktinfo info = { .ipi_spec_dst = src->addr4 };
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(info));
+		memcpy(CMSG_DATA(c), &info, sizeof(info));
+		h->msg_controllen = CMSG_SPACE(sizeof(info));
+	} else {
+		struct in6_pktinfo info = { .ipi6_addr = src->addr6 };
+		if (IN6_IS_ADDR_LINKLOCAL(&src->addr6))
+			info.ipi6_ifindex = (unsigned)src->ifindex;
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(info));
+		memcpy(CMSG_DATA(c), &info, sizeof(info));
+		h->msg_controllen = CMSG_SPACE(sizeof(info));
+	}
+}
+
+/* A send failed: if it was pinned to a source address that may have gone, unpin and say to retry. */
+static bool unpin_stale_source(struct peer *peer, struct msghdr *h, int err)
+{
+	if (!peer || !h->msg_controllen || (err != EINVAL && err != EADDRNOTAVAIL && err != ENETUNREACH))
+		return false;
+	memset(&peer->source, 0, sizeof(peer->source));
+	h->msg_control = NULL;
+	h->msg_controllen = 0;
+	return true;
+}
+
 static void flush(struct device *dev)
 {
 	struct tx_batch *tx = dev->tx;
@@ -95,7 +144,7 @@ static void flush(struct device *dev)
 	while (done < tx->count) {
 		int n = sendmmsg(dev->udp_fd, tx->msgs + done, (unsigned)(tx->count - done), 0);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || unpin_stale_source(tx->peers[done], &tx->msgs[done].msg_hdr, errno))
 				continue;
 			/* This message cannot go (unreachable, full buffer): drop it, keep the rest. */
 			log_debug("send", "%s: sendmmsg: %s", dev->ifname, strerror(errno));
@@ -143,6 +192,7 @@ static void queue_transport(struct peer *peer, struct keypair *kp, uint8_t *plai
 	wg_aead_seal(out + MSG_DATA_HEADER_LEN, plain, padded, NULL, 0, counter, kp->noise.send_key);
 	tx->iovs[tx->count].iov_len = MSG_DATA_HEADER_LEN + padded + WG_AEAD_TAG_LEN;
 	tx->msgs[tx->count].msg_hdr.msg_namelen = endpoint_to_sockaddr(dev, &peer->endpoint, &tx->addrs[tx->count]);
+	attach_source(&tx->msgs[tx->count].msg_hdr, &peer->source, &tx->controls[tx->count]);
 	tx->peers[tx->count] = peer;
 	if (++tx->count == TX_BATCH)
 		flush(dev);
@@ -261,10 +311,18 @@ static void send_to_endpoint(struct device *dev, const void *buf, size_t len, co
 			     struct peer *peer)
 {
 	struct sockaddr_in6 addr;
-	socklen_t alen = endpoint_to_sockaddr(dev, to, &addr);
-	ssize_t n = sendto(dev->udp_fd, buf, len, 0, (struct sockaddr *)&addr, alen);
+	union source_control ctrl;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr h = { .msg_name = &addr, .msg_iov = &iov, .msg_iovlen = 1 };
+	h.msg_namelen = endpoint_to_sockaddr(dev, to, &addr);
+	if (peer)
+		attach_source(&h, &peer->source, &ctrl);
+	ssize_t n;
+	do
+		n = sendmsg(dev->udp_fd, &h, 0);
+	while (n < 0 && (errno == EINTR || unpin_stale_source(peer, &h, errno)));
 	if (n < 0)
-		log_debug("send", "%s: sendto: %s", dev->ifname, strerror(errno));
+		log_debug("send", "%s: sendmsg: %s", dev->ifname, strerror(errno));
 	else if (peer)
 		peer->tx_bytes += (uint64_t)n;
 }

@@ -1,6 +1,7 @@
 #include "overlay/timers.h"
 
 #include <sodium.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "overlay/peer.h"
@@ -37,6 +38,8 @@ static void retransmit_handshake_expired(void *ctx)
 		return;
 	}
 	peer->handshake_attempts++;
+	/* The path may have changed: let routing pick the source address again. */
+	memset(&peer->source, 0, sizeof(peer->source));
 	log_info("peer", "%s: peer %s: handshake did not complete after %d seconds, retrying (try %u)",
 		 peer->dev->ifname, peer_name(peer, name), REKEY_TIMEOUT, peer->handshake_attempts + 1);
 	send_handshake_initiation(peer, true);
@@ -58,6 +61,7 @@ static void new_handshake_expired(void *ctx)
 	char name[48];
 	log_info("peer", "%s: peer %s: no reply for %d seconds, starting a new handshake", peer->dev->ifname,
 		 peer_name(peer, name), KEEPALIVE_TIMEOUT + REKEY_TIMEOUT);
+	memset(&peer->source, 0, sizeof(peer->source));
 	send_handshake_initiation(peer, false);
 }
 

@@ -91,6 +91,13 @@ after=$(grep -c "handshake completed" "$T_TMP/b.log")
 if [ "$after" -gt "$before" ]; then pass "SIGUSR1 rekeys"; else fail "SIGUSR1 rekeys" "$before -> $after"; fi
 check "ping after the rekey" ip netns exec "$ns_a" ping -q -c 2 -i 0.2 -W 5 10.200.0.2
 
+# Sticky source: B answers from the address A reached it on (a secondary one), so A's endpoint
+# does not roam to B's primary address.
+ip -n "$ns_b" addr add 10.100.0.3/24 dev "${T_PREFIX}vb"
+wg set "$if_a" peer "$pub_b" endpoint 10.100.0.3:51821
+check "ping to B's secondary address" ip netns exec "$ns_a" ping -q -c 3 -i 0.2 -W 5 10.200.0.2
+check "replies come from the address A used" sh -c "wg show '$if_a' endpoints | grep -q '10.100.0.3:51821'"
+
 # Deleting the socket stops the daemon; SIGTERM stops the other one, which removes its socket.
 rm -f "$sock_b"
 if wait_for 10 sh -c "! kill -0 $pid_b 2>/dev/null"; then pass "socket deletion stops the daemon"; else fail "socket deletion stops the daemon"; fi
