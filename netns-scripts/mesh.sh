@@ -22,6 +22,7 @@
 #   mesh_peer K D FIELD           a field of node K's peer D in `tng-wg show --json` (state, last_error..)
 #   mesh_peer_is K D STATE        node K's peer D is idle, attesting, up or failed
 #   mesh_peer_error_has K D TEXT  node K's last error about peer D mentions TEXT
+#   mesh_wg_lacks K D             `wg show` on node K lists no peer for host D
 #   mesh_echo_server H tcp|udp PORT   an echo service
 #   mesh_echo H ADDR tcp|udp PORT MSG succeeds when MSG comes back from an echo service
 #   mesh_reaches H D PROTO PORT MSG   mesh_echo from H to host D, retried while a handshake may run
@@ -304,6 +305,9 @@ mesh_peer() {
 
 mesh_peer_is() { [ "$(mesh_peer "$1" "$2" state)" = "$3" ]; }
 mesh_peer_error_has() { mesh_peer "$1" "$2" last_error | grep -qF -- "$3"; }
+
+# Node K's WireGuard device (as `wg` sees it) has no peer for host D's address.
+mesh_wg_lacks() { ! mesh_node_exec "$1" wg show tngwg0 allowed-ips | grep -qF "$(mesh_ip "$2")/32"; }
 
 mesh_echo_server() {
 	local h=$1 proto=$2 port=$3
