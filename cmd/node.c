@@ -189,6 +189,9 @@ int node_cleanup_leftovers(const struct node_config *cfg, char *err, size_t errl
 			snprintf(err, errlen, "%s", err2);
 		rc = -1;
 	}
+	char uapi_path[128];
+	if (uapi_socket_path(UAPI_DEFAULT_DIR, cfg->overlay.ifname, uapi_path, sizeof(uapi_path)) == 0)
+		unlink(uapi_path); /* the killed daemon's; wg would only find it refused */
 	int lrc = nl_link_delete(cfg->overlay.ifname);
 	if (lrc < 0 && lrc != -ENODEV && rc == 0) {
 		snprintf(err, errlen, "cannot delete %s: %s", cfg->overlay.ifname, strerror(-lrc));
