@@ -22,7 +22,9 @@
 enum uapi_op { OP_NONE, OP_GET, OP_STATS, OP_SET };
 
 struct set_state {
-	struct peer *peer;   /* current peer section, NULL before the first public_key */
+	/* The peer section's key: looked up per line, since a request can arrive in pieces and other
+	 * connections may remove the peer in between. */
+	uint8_t peer_key[WG_KEY_LEN];
 	bool in_peer_section;
 	bool dummy;          /* own key, removed, or update_only on an unknown key: parse but ignore */
 	bool created;
@@ -297,17 +299,13 @@ static int start_peer_section(struct uapi_conn *c, const char *value)
 	if (parse_key(value, k) < 0)
 		return -EINVAL;
 	s->in_peer_section = true;
-	s->peer = NULL;
+	memcpy(s->peer_key, k, WG_KEY_LEN);
 	s->created = false;
 	s->dummy = device_get_public_key(dev, own) && !memcmp(own, k, WG_KEY_LEN);
-	if (!s->dummy) {
-		s->peer = device_find_peer(dev, k);
-		if (!s->peer) {
-			s->peer = device_add_peer(dev, k);
-			if (!s->peer)
-				return -ENOMEM;
-			s->created = true;
-		}
+	if (!s->dummy && !device_find_peer(dev, k)) {
+		if (!device_add_peer(dev, k))
+			return -ENOMEM;
+		s->created = true;
 	}
 	return 0;
 }
@@ -316,14 +314,13 @@ static int set_peer_line(struct uapi_conn *c, const char *key, const char *value
 {
 	struct device *dev = c->srv->dev;
 	struct set_state *s = &c->set;
-	struct peer *peer = s->dummy ? NULL : s->peer;
+	struct peer *peer = s->dummy ? NULL : device_find_peer(dev, s->peer_key);
 	uint64_t n;
 	if (!strcmp(key, "update_only")) {
 		if (parse_true(value) < 0)
 			return -EINVAL;
 		if (s->created && peer) {
 			device_remove_peer(dev, peer);
-			s->peer = NULL;
 			s->dummy = true;
 		}
 		return 0;
@@ -333,7 +330,6 @@ static int set_peer_line(struct uapi_conn *c, const char *key, const char *value
 			return -EINVAL;
 		if (peer)
 			device_remove_peer(dev, peer);
-		s->peer = NULL;
 		s->dummy = true;
 		return 0;
 	}

@@ -65,6 +65,12 @@ static size_t collect(int fd, char *out, size_t size, int answers)
 	return len;
 }
 
+static void pump_loop(int iterations)
+{
+	for (int i = 0; i < iterations; i++)
+		loop_run_once(loop, 1);
+}
+
 /* One connection, the given bytes, `answers` answers back. */
 static void exchange(const char *req, size_t req_len, char *out, size_t size, int answers)
 {
@@ -344,6 +350,23 @@ TEST(large_set_and_get_stream_through)
 	CHECK(ends_with_errno0(g));
 }
 
+TEST(peer_removed_while_a_request_is_half_sent)
+{
+	/* Connection 1 opens a peer section; connection 2 removes every peer; connection 1 goes on. */
+	int fd = connect_socket();
+	static const char first[] = "set=1\npublic_key=" PEER_KEY "\n";
+	CHECK(send(fd, first, sizeof(first) - 1, 0) == (ssize_t)sizeof(first) - 1);
+	pump_loop(20);
+	CHECK(!strcmp(ask("set=1\nreplace_peers=true\n\n"), "errno=0\n\n"));
+	static const char rest[] = "allowed_ip=10.9.9.0/24\nendpoint=10.9.9.1:1\n\n";
+	CHECK(send(fd, rest, sizeof(rest) - 1, 0) == (ssize_t)sizeof(rest) - 1);
+	char out[256];
+	collect(fd, out, sizeof(out), 1);
+	close(fd);
+	CHECK_STR(out, "errno=0\n\n");
+	CHECK(!strstr(ask("get=1\n\n"), "public_key="));
+}
+
 TEST(stats_operation_lists_counters)
 {
 	const char *s = ask("stats=1\n\n");
@@ -410,6 +433,7 @@ int main(void)
 	RUN(update_only_replace_peers_and_allowed_ips);
 	RUN(several_requests_per_connection_and_probes);
 	RUN(large_set_and_get_stream_through);
+	RUN(peer_removed_while_a_request_is_half_sent);
 	RUN(stats_operation_lists_counters);
 	RUN(unknown_operation_closes_without_answer);
 	RUN(socket_mode_and_deletion_stops);
