@@ -17,6 +17,7 @@
 #define MAX_HELD_PACKETS 64
 #define MAX_HELD_BYTES (256 * 1024)
 #define RETRY_BACKOFF_MAX_S 16
+#define REATTEST_BUSY_RETRY_S 2
 
 enum node_peer_state {
 	NODE_PEER_IDLE,      /* known, no tunnel, nothing in progress */
@@ -561,6 +562,11 @@ static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
 	/* A failed incoming attempt must not tear down a tunnel we have while our own attempt runs. */
 	if (!we_initiated && np->outgoing)
 		return;
+	/* A busy peer said nothing about trust: try the re-attestation again shortly. */
+	if (np->state == NODE_PEER_UP && (reason == HS_BUSY || reason == HS_RATE_LIMITED)) {
+		loop_timer_arm_in(p->loop, &np->reattest_timer, REATTEST_BUSY_RETRY_S * NSEC_PER_SEC);
+		return;
+	}
 	on_failure(np, reason, reported_by_peer, detail);
 }
 
