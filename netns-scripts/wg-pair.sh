@@ -9,20 +9,24 @@
 #                                             a the only side able to initiate
 #   pair_exec SIDE CMD...      run CMD in SIDE's namespace
 #   pair_wg SIDE ARGS...       run `wg ARGS` there
+#   pair_ping SIDE ADDR [N]    N (3) pings from SIDE answered
 #   pair_handshake SIDE        SIDE's latest handshake time with its peer (0 = never)
 #   pair_wait_next_second T    sleep until the clock is past second T (handshake times are seconds)
 #   pair_stat SIDE COUNTER     a counter from `tng-wg stats` (tng sides only)
+#   pair_log SIDE              the file collecting a tng-wg daemon's stderr
 #   pair_daemon_pid SIDE       the daemon's PID; pair_pid_gone PID: it has exited
 #   pair_teardown              end both daemons and delete the namespaces, for a fresh pair_new;
 #                              a sanitizer report in a tng-wg daemon's stderr is a failure
 #   pair_finish                pair_teardown, then common.sh's finish: the way to end a test
 #   pair_start SIDE / pair_configure SIDE   (re)start a daemon / (re)apply its config and addresses
 #   pair_transfer_start FROM TO ADDR FILE / pair_transfer_wait   send FILE over TCP to ADDR in TO
-# State lives in the associative arrays PAIR_NS, PAIR_IF, PAIR_IMPL, PAIR_PUB, PAIR_INNER4,
-# PAIR_INNER6, PAIR_OUTER4, PAIR_OUTER6, PAIR_PORT, PAIR_CONF, indexed by side.
+# State lives in the associative arrays PAIR_NS, PAIR_IF, PAIR_IMPL, PAIR_KEY (private, base64),
+# PAIR_PUB, PAIR_INNER4, PAIR_INNER6, PAIR_OUTER4, PAIR_OUTER6, PAIR_PORT, PAIR_CONF, indexed by
+# side. PAIR_OUTER_FAMILY=6 (set before pair_new) makes the endpoints IPv6.
 
 declare -A PAIR_NS PAIR_IF PAIR_IMPL PAIR_KEY PAIR_PUB PAIR_INNER4 PAIR_INNER6 PAIR_OUTER4 PAIR_OUTER6 \
-	PAIR_PORT PAIR_CONF PAIR_ENDPOINT_SIDES
+	PAIR_PORT PAIR_CONF
+PAIR_ENDPOINT_SIDES=ab
 PAIR_OUTER_FAMILY=${PAIR_OUTER_FAMILY:-4}
 PAIR_VETH=veth0
 # The daemons daemonize, so they are found and ended through their namespaces.
