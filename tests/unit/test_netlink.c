@@ -211,8 +211,17 @@ TEST(tun_carries_packets_both_ways)
 	CHECK(tun_write_batch(tun_fd, pkts, 1) < 0);
 }
 
-TEST(tun_name_too_long_rejected)
+TEST(tun_name_chosen_by_kernel_and_gone_on_close)
 {
+	char name[IFNAMSIZ] = "";
+	int fd = tun_open(NULL, name);
+	CHECK(fd >= 0);
+	CHECK(strncmp(name, "tun", 3) == 0);
+	CHECK(nl_link_index(name) > 0);
+	struct tun_packet pkt = { .data = (uint8_t[64]){ 0 }, .capacity = 64 };
+	CHECK(tun_read_batch(fd, &pkt, 1) == 0); /* down, so nothing queued: no blocking either */
+	close(fd);
+	CHECK(nl_link_index(name) == -ENODEV);
 	CHECK(tun_open("a-name-longer-than-ifnamsiz", NULL) == -ENAMETOOLONG);
 }
 
@@ -239,7 +248,7 @@ int main(void)
 	RUN(routes_in_a_high_table);
 	RUN(fwmark_rules);
 	RUN(tun_carries_packets_both_ways);
-	RUN(tun_name_too_long_rejected);
+	RUN(tun_name_chosen_by_kernel_and_gone_on_close);
 	RUN(link_delete);
 	TEST_END();
 }
