@@ -218,6 +218,7 @@ static void receive_response(struct device *dev, const struct msg_response *msg,
 	timers_handshake_complete(peer);
 	/* Confirm the session to the responder at once, with data if some is waiting. */
 	send_keepalive(peer);
+	device_peer_event(dev, peer, PEER_EVENT_HANDSHAKE_COMPLETE);
 }
 
 static void receive_cookie_reply(struct device *dev, const struct msg_cookie_reply *msg, uint64_t now)
@@ -272,8 +273,8 @@ static bool inner_packet(const uint8_t *p, size_t len, size_t *inner_len, int *f
 	return false;
 }
 
-static void receive_data(struct device *dev, const uint8_t *buf, size_t len, const struct datagram_origin *from,
-			 uint64_t now)
+/* Find the keypair, decrypt into the next TUN slot and check the counter; NULL when dropped. */
+static struct keypair *open_data(struct device *dev, const uint8_t *buf, size_t len, uint64_t now)
 {
 	struct msg_data_header hdr;
 	memcpy(&hdr, buf, sizeof(hdr));
@@ -281,35 +282,28 @@ static void receive_data(struct device *dev, const uint8_t *buf, size_t len, con
 	struct index_entry *e = index_table_lookup(dev->index, le32toh(hdr.receiver_index));
 	if (!e || e->kind != INDEX_KEYPAIR) {
 		dev->counters.rx_unknown_index++;
-		return;
+		return NULL;
 	}
 	struct keypair *kp = e->keypair;
-	struct peer *peer = e->peer;
-	struct rx_batch *rx = dev->rx;
-	struct tun_packet *out = &rx->to_tun[rx->to_tun_count];
-	size_t plain_len = len - MSG_DATA_MIN_LEN;
+	uint8_t *out = dev->rx->to_tun[dev->rx->to_tun_count].data;
 	if (!keypair_receive_valid(kp, now) || counter >= REJECT_AFTER_MESSAGES ||
-	    !wg_aead_open(out->data, buf + MSG_DATA_HEADER_LEN, len - MSG_DATA_HEADER_LEN, NULL, 0, counter,
+	    !wg_aead_open(out, buf + MSG_DATA_HEADER_LEN, len - MSG_DATA_HEADER_LEN, NULL, 0, counter,
 			  kp->noise.receive_key)) {
 		dev->counters.rx_decrypt_failed++;
-		return;
+		return NULL;
 	}
 	if (!replay_check_and_update(&kp->noise.replay, counter)) {
 		dev->counters.rx_replayed++;
-		return;
+		return NULL;
 	}
-	authenticated_from(peer, from, len);
-	if (peer_received_with_keypair(peer, kp)) {
-		timers_handshake_complete(peer);
-		send_staged_packets(peer);
-	}
-	keep_key_fresh(peer, now);
-	if (!plain_len) {
-		char name[48];
-		log_debug("receive", "%s: peer %s: keepalive received", dev->ifname, peer_name(peer, name));
-		return;
-	}
-	timers_data_received(peer);
+	return kp;
+}
+
+/* Queue the decrypted inner packet for the TUN if it is IP, trimmed, and from the peer's prefixes. */
+static void deliver_data(struct device *dev, struct peer *peer, size_t plain_len)
+{
+	struct rx_batch *rx = dev->rx;
+	struct tun_packet *out = &rx->to_tun[rx->to_tun_count];
 	size_t inner_len;
 	int family;
 	const uint8_t *inner_src;
@@ -323,6 +317,32 @@ static void receive_data(struct device *dev, const uint8_t *buf, size_t len, con
 	}
 	out->len = inner_len;
 	rx->to_tun_count++;
+}
+
+static void receive_data(struct device *dev, const uint8_t *buf, size_t len, const struct datagram_origin *from,
+			 uint64_t now)
+{
+	struct keypair *kp = open_data(dev, buf, len, now);
+	if (!kp)
+		return;
+	struct peer *peer = kp->entry.peer;
+	authenticated_from(peer, from, len);
+	bool confirmed = peer_received_with_keypair(peer, kp);
+	if (confirmed) {
+		timers_handshake_complete(peer);
+		send_staged_packets(peer);
+	}
+	keep_key_fresh(peer, now);
+	if (len > MSG_DATA_MIN_LEN) {
+		timers_data_received(peer);
+		deliver_data(dev, peer, len - MSG_DATA_MIN_LEN);
+	} else {
+		char name[48];
+		log_debug("receive", "%s: peer %s: keepalive received", dev->ifname, peer_name(peer, name));
+	}
+	/* Last: the owner may remove the peer from its handler. */
+	if (confirmed)
+		device_peer_event(dev, peer, PEER_EVENT_HANDSHAKE_COMPLETE);
 }
 
 static void handle_message(struct device *dev, const uint8_t *buf, size_t len, const struct datagram_origin *from,

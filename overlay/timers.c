@@ -146,7 +146,6 @@ void timers_handshake_complete(struct peer *peer)
 	clock_gettime(CLOCK_REALTIME, &peer->last_handshake_wall);
 	char name[48];
 	log_info("peer", "%s: peer %s: handshake completed", peer->dev->ifname, peer_name(peer, name));
-	device_peer_event(peer->dev, peer, PEER_EVENT_HANDSHAKE_COMPLETE);
 }
 
 void timers_session_derived(struct peer *peer)
