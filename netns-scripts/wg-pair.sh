@@ -19,7 +19,8 @@
 #                              a sanitizer report in a tng-wg daemon's stderr is a failure
 #   pair_finish                pair_teardown, then common.sh's finish: the way to end a test
 #   pair_start SIDE / pair_configure SIDE   (re)start a daemon / (re)apply its config and addresses
-#   pair_transfer_start FROM TO ADDR FILE / pair_transfer_wait   send FILE over TCP to ADDR in TO
+#   pair_transfer_start FROM TO ADDR FILE [PORT] / pair_transfer_wait [SECS] [PORT]
+#                              send FILE over TCP to ADDR in TO; true when it arrived intact
 # State lives in the associative arrays PAIR_NS, PAIR_IF, PAIR_IMPL, PAIR_KEY (private, base64),
 # PAIR_PUB, PAIR_INNER4, PAIR_INNER6, PAIR_OUTER4, PAIR_OUTER6, PAIR_PORT, PAIR_CONF, indexed by
 # side. PAIR_OUTER_FAMILY=6 (set before pair_new) makes the endpoints IPv6.
@@ -71,8 +72,7 @@ pair_new() {
 
 pair_teardown() {
 	local side pid log
-	[ -n "${PAIR_NS[a]:-}" ] || return 0
-	for side in a b; do
+	for side in "${!PAIR_NS[@]}"; do
 		if pid=$(pair_daemon_pid "$side"); then
 			kill "$pid" 2>/dev/null
 			wait_for 10 pair_pid_gone "$pid"
@@ -181,37 +181,40 @@ pair_ping() { # SIDE ADDR [COUNT]: true when the pings are answered
 	pair_exec "$1" ping -q -n -c "${3:-3}" -i 0.2 -W 2 "$2" >/dev/null 2>&1
 }
 
-PAIR_TRANSFER_PORT=5001
+# Transfers in flight, keyed by their TCP port (5001 unless given).
+declare -A PAIR_XFER_RX PAIR_XFER_TX PAIR_XFER_OUT PAIR_XFER_SRC
 pair_transfer_start() {
-	local from=$1 to=$2 addr=$3 file=$4
-	PAIR_TRANSFER_OUT="$T_TMP/received.$RANDOM"
-	PAIR_TRANSFER_SRC=$file
-	local listen="TCP4-LISTEN" target="TCP4:$addr:$PAIR_TRANSFER_PORT"
+	local from=$1 to=$2 addr=$3 file=$4 port=${5:-5001}
+	PAIR_TRANSFER_OUT="$T_TMP/received.$port" # the latest transfer's output, for progress checks
+	PAIR_XFER_OUT[$port]=$PAIR_TRANSFER_OUT
+	PAIR_XFER_SRC[$port]=$file
+	local listen="TCP4-LISTEN" target="TCP4:$addr:$port"
 	if [[ "$addr" == *:* ]]; then
 		listen="TCP6-LISTEN"
-		target="TCP6:[$addr]:$PAIR_TRANSFER_PORT"
+		target="TCP6:[$addr]:$port"
 	fi
-	pair_exec "$to" socat -u "$listen:$PAIR_TRANSFER_PORT,reuseaddr" "CREATE:$PAIR_TRANSFER_OUT" &
-	PAIR_TRANSFER_RX_PID=$!
-	track_pid "$PAIR_TRANSFER_RX_PID"
-	wait_for 10 sh -c "ip netns exec '${PAIR_NS[$to]}' ss -Hltn | grep -q ':$PAIR_TRANSFER_PORT '"
+	pair_exec "$to" socat -u "$listen:$port,reuseaddr" "CREATE:$PAIR_TRANSFER_OUT" &
+	PAIR_XFER_RX[$port]=$!
+	track_pid $!
+	wait_for 10 sh -c "ip netns exec '${PAIR_NS[$to]}' ss -Hltn | grep -q ':$port '"
 	pair_exec "$from" socat -u "OPEN:$file" "$target,connect-timeout=10" &
-	PAIR_TRANSFER_TX_PID=$!
-	track_pid "$PAIR_TRANSFER_TX_PID"
+	PAIR_XFER_TX[$port]=$!
+	track_pid $!
 }
 
-# Waits for the transfer to end (at most SECONDS, 120 by default); true when the received bytes
+# Waits for the transfer on PORT (5001) to end, at most SECS (120); true when the received bytes
 # hash the same as the sent file.
 pair_transfer_wait() {
-	local secs=${1:-120} deadline
+	local secs=${1:-120} port=${2:-5001} deadline
+	local rx=${PAIR_XFER_RX[$port]} tx=${PAIR_XFER_TX[$port]} out=${PAIR_XFER_OUT[$port]}
 	deadline=$((SECONDS + secs))
-	while kill -0 "$PAIR_TRANSFER_RX_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-	kill "$PAIR_TRANSFER_RX_PID" "$PAIR_TRANSFER_TX_PID" 2>/dev/null
-	wait "$PAIR_TRANSFER_RX_PID" "$PAIR_TRANSFER_TX_PID" 2>/dev/null
-	[ -f "$PAIR_TRANSFER_OUT" ] || return 1
+	while kill -0 "$rx" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+	kill "$rx" "$tx" 2>/dev/null
+	wait "$rx" "$tx" 2>/dev/null
+	[ -f "$out" ] || return 1
 	local sent got
-	sent=$(sha256sum <"$PAIR_TRANSFER_SRC" | cut -d' ' -f1)
-	got=$(sha256sum <"$PAIR_TRANSFER_OUT" | cut -d' ' -f1)
-	rm -f "$PAIR_TRANSFER_OUT"
+	sent=$(sha256sum <"${PAIR_XFER_SRC[$port]}" | cut -d' ' -f1)
+	got=$(sha256sum <"$out" | cut -d' ' -f1)
+	rm -f "$out"
 	[ "$sent" = "$got" ]
 }
