@@ -84,10 +84,11 @@ interop_case() {
 	hs0=$(pair_handshake a)
 	dst=${PAIR_INNER4[$resp]}
 	[ "$init" = b ] && dst=${PAIR_INNER6[$resp]}
+	# Past the handshake's second first, so the rekey can follow the first 4 MiB at once.
+	pair_wait_next_second "$hs0"
 	pair_transfer_start "$init" "$resp" "$dst" "$PAYLOAD"
 	local rekeyed=""
 	wait_for 60 received_more_than 4194304
-	pair_wait_next_second "$hs0"
 	for side in a b; do
 		if [ "${PAIR_IMPL[$side]}" = tng ]; then
 			kill -USR1 "$(pair_daemon_pid "$side")" && rekeyed="$rekeyed $side"
