@@ -4,16 +4,23 @@
 # and each other's WireGuard key; every handshake packet either side sends carries the bypass
 # mark (nft counters on the output hooks, none unmarked); an nft rule that drops unmarked
 # handshake traffic, as the steering rules would steer it, stops a node without the mark and
-# not a node with it; a refusal (peer will not attest) is reported on both sides.
+# not a node with it; a refusal (peer will not attest) is reported on both sides. Then against
+# tests/tools/hs_peer.py, an independent Python implementation of the protocol, in both roles,
+# and with evidence bound to another WireGuard key, which the C node must refuse.
 . "$(dirname "$0")/../lib/common.sh"
 require_root
-require_cmd nft ip cc pkg-config
+require_cmd nft ip cc pkg-config /usr/bin/python3
+if ! /usr/bin/python3 -c 'import cryptography' 2>/dev/null; then
+	echo "FAIL handshake_tcp: needs python3-cryptography for /usr/bin/python3 (run 'make deps')"
+	exit 1
+fi
 
-tool="$T_TMP/hs_node"
+node="$T_TMP/hs_node"
+peer=(/usr/bin/python3 "$ROOT_DIR/tests/tools/hs_peer.py")
 flags=(-std=c11 -D_GNU_SOURCE -I"$ROOT_DIR")
 case "$TNGWG_BUILD" in */asan) flags+=(-fsanitize=address,undefined) ;; esac
 # shellcheck disable=SC2046
-if ! cc "${flags[@]}" -o "$tool" "$ROOT_DIR/tests/tools/hs_node.c" "$TNGWG_BUILD/libtngwg.a" \
+if ! cc "${flags[@]}" -o "$node" "$ROOT_DIR/tests/tools/hs_node.c" "$TNGWG_BUILD/libtngwg.a" \
 	$(pkg-config --libs libsodium openssl libmnl libnftables libcjson libcurl libprotobuf-c) -lm; then
 	echo "FAIL handshake_tcp: cannot build tests/tools/hs_node.c against $TNGWG_BUILD/libtngwg.a"
 	exit 1
@@ -51,49 +58,61 @@ packets() { # NS COUNTER
 	ip netns exec "$1" nft list counter inet hs_test "$2" | sed -n 's/.*packets \([0-9]*\).*/\1/p'
 }
 
-# listen NAME PORT ARGS...: a node in B waiting for one handshake, output in $T_TMP/NAME
+# listen NAME CMD...: a node in B waiting for one handshake, output in $T_TMP/NAME
 listen() {
-	local name=$1 port=$2; shift 2
-	bg "$B" "$tool" --bind 10.78.0.2 --port "$port" "$@" >"$T_TMP/$name" 2>"$T_TMP/$name.err"
+	local name=$1; shift
+	bg "$B" "$@" >"$T_TMP/$name" 2>"$T_TMP/$name.err"
 	wait_for 10 grep -q '^listening' "$T_TMP/$name"
 }
 
-# initiate NAME PORT ARGS...: a node in A handshaking with B, output in $T_TMP/NAME
+# initiate NAME CMD...: a node in A handshaking with B, output in $T_TMP/NAME; then waits for
+# the outcome of listener LISTENER
 initiate() {
-	local name=$1 port=$2; shift 2
-	ip netns exec "$A" "$tool" --bind 10.78.0.1 --port "$port" --connect 10.78.0.2 "$@" \
-		>"$T_TMP/$name" 2>"$T_TMP/$name.err"
+	local name=$1 listener=$2; shift 2
+	ip netns exec "$A" "$@" >"$T_TMP/$name" 2>"$T_TMP/$name.err"
+	[ -z "$listener" ] || wait_for 10 grep -q '^done\|^failed' "$T_TMP/$listener"
 }
 
 field() { sed -n "s/^$2 .*$3=\([^ ]*\).*/\1/p" "$T_TMP/$1"; }
+both() { echo "A: $(cat "$T_TMP/$1" "$T_TMP/$1.err") B: $(cat "$T_TMP/$2" "$T_TMP/$2.err")"; }
+
+# check_agreed TEST A B A_WG_PORT B_WG_PORT: both done, same PSK, each has the other's key and
+# port, both verified the other
+check_agreed() {
+	local t=$1 a=$2 b=$3
+	local psk_a psk_b
+	psk_a=$(field "$a" done psk)
+	psk_b=$(field "$b" done psk)
+	if [ -n "$psk_a" ] && [ "$psk_a" = "$psk_b" ] &&
+		[ "$(field "$a" done peer_key)" = "$(field "$b" node own_key)" ] &&
+		[ "$(field "$b" done peer_key)" = "$(field "$a" node own_key)" ] &&
+		[ "$(field "$a" done peer_port)" = "$5" ] && [ "$(field "$b" done peer_port)" = "$4" ] &&
+		[ "$(field "$a" done attested)" = 1 ] && [ "$(field "$b" done attested)" = 1 ]; then
+		pass "$t"
+	else
+		fail "$t" "$(both "$a" "$b")"
+	fi
+}
+
+# check_refused TEST A A_BY_PEER B B_BY_PEER REASON: both failed for REASON, as seen by each
+check_refused() {
+	if [ "$(field "$2" failed reason)" = "$6" ] && [ "$(field "$2" failed by_peer)" = "$3" ] &&
+		[ "$(field "$4" failed reason)" = "$6" ] && [ "$(field "$4" failed by_peer)" = "$5" ]; then
+		pass "$1"
+	else
+		fail "$1" "$(both "$2" "$4")"
+	fi
+}
 
 count_marks "$A"
 count_marks "$B"
+attested=(--attest --require)
 
 # 1. both attest and require: same PSK, keys exchanged, every packet marked
-listen b1 7001 --mark $MARK --attest --require --wg-port 51002
-initiate a1 7001 --mark $MARK --attest --require --wg-port 51001
-wait_for 10 grep -q '^done\|^failed' "$T_TMP/b1"
-if grep -q '^done' "$T_TMP/a1" && grep -q '^done' "$T_TMP/b1"; then
-	pass attested_handshake_done
-else
-	fail attested_handshake_done "A: $(cat "$T_TMP/a1" "$T_TMP/a1.err") B: $(cat "$T_TMP/b1" "$T_TMP/b1.err")"
-fi
-psk_a=$(field a1 done psk)
-psk_b=$(field b1 done psk)
-if [ -n "$psk_a" ] && [ "$psk_a" = "$psk_b" ]; then pass same_psk; else fail same_psk "A $psk_a B $psk_b"; fi
-if [ "$(field a1 done peer_key)" = "$(field b1 node own_key)" ] &&
-	[ "$(field b1 done peer_key)" = "$(field a1 node own_key)" ] &&
-	[ "$(field a1 done peer_port)" = 51002 ] && [ "$(field b1 done peer_port)" = 51001 ]; then
-	pass keys_and_ports_exchanged
-else
-	fail keys_and_ports_exchanged "$(cat "$T_TMP/a1" "$T_TMP/b1")"
-fi
-if [ "$(field a1 done attested)" = 1 ] && [ "$(field b1 done attested)" = 1 ]; then
-	pass both_attested
-else
-	fail both_attested "$(cat "$T_TMP/a1" "$T_TMP/b1")"
-fi
+listen b1 "$node" --bind 10.78.0.2 --port 7001 --mark $MARK "${attested[@]}" --wg-port 51002
+initiate a1 b1 "$node" --bind 10.78.0.1 --port 7001 --connect 10.78.0.2 --mark $MARK \
+	"${attested[@]}" --wg-port 51001
+check_agreed attested_handshake_done a1 b1 51001 51002
 ma=$(packets "$A" marked); mb=$(packets "$B" marked)
 ua=$(packets "$A" unmarked); ub=$(packets "$B" unmarked)
 if [ "${ma:-0}" -gt 0 ] && [ "${mb:-0}" -gt 0 ] && [ "$ua" = 0 ] && [ "$ub" = 0 ]; then
@@ -104,15 +123,15 @@ fi
 
 # 2. a rule dropping unmarked handshake traffic (what steering does to unmarked packets)
 ip netns exec "$A" nft add rule inet hs_test out tcp dport 7002 meta mark != $MARK drop
-listen b2 7002 --mark $MARK --attest --require
-initiate a2 7002 --mark $MARK --attest --require
-wait_for 10 grep -q '^done\|^failed' "$T_TMP/b2"
+listen b2 "$node" --bind 10.78.0.2 --port 7002 --mark $MARK "${attested[@]}"
+initiate a2 b2 "$node" --bind 10.78.0.1 --port 7002 --connect 10.78.0.2 --mark $MARK "${attested[@]}"
 if grep -q '^done' "$T_TMP/a2" && grep -q '^done' "$T_TMP/b2"; then
 	pass marked_node_passes_drop_rule
 else
-	fail marked_node_passes_drop_rule "A: $(cat "$T_TMP/a2") B: $(cat "$T_TMP/b2")"
+	fail marked_node_passes_drop_rule "$(both a2 b2)"
 fi
-initiate a3 7002 --attest --require --deadline-ms 1500
+initiate a3 "" "$node" --bind 10.78.0.1 --port 7002 --connect 10.78.0.2 "${attested[@]}" \
+	--deadline-ms 1500
 if [ "$(field a3 failed reason)" = timeout ]; then
 	pass unmarked_node_is_stopped
 else
@@ -120,14 +139,22 @@ else
 fi
 
 # 3. B requires evidence, A will not attest: both report why
-listen b4 7004 --mark $MARK --attest --require
-initiate a4 7004 --mark $MARK
-wait_for 10 grep -q '^done\|^failed' "$T_TMP/b4"
-if [ "$(field a4 failed reason)" = attestation_required ] && [ "$(field a4 failed by_peer)" = 1 ] &&
-	[ "$(field b4 failed reason)" = attestation_required ] && [ "$(field b4 failed by_peer)" = 0 ]; then
-	pass refusal_reported_both_sides
-else
-	fail refusal_reported_both_sides "A: $(cat "$T_TMP/a4") B: $(cat "$T_TMP/b4")"
-fi
+listen b4 "$node" --bind 10.78.0.2 --port 7004 --mark $MARK "${attested[@]}"
+initiate a4 b4 "$node" --bind 10.78.0.1 --port 7004 --connect 10.78.0.2 --mark $MARK
+check_refused refusal_reported_both_sides a4 1 b4 0 attestation_required
+
+# 4. the independent implementation as initiator, then as responder
+listen b5 "$node" --bind 10.78.0.2 --port 7005 --mark $MARK "${attested[@]}" --wg-port 51005
+initiate a5 b5 "${peer[@]}" --connect 10.78.0.2 --port 7005 "${attested[@]}" --wg-port 51015
+check_agreed interop_python_initiator a5 b5 51015 51005
+listen b6 "${peer[@]}" --listen 10.78.0.2 --port 7006 "${attested[@]}" --wg-port 51016
+initiate a6 b6 "$node" --bind 10.78.0.1 --port 7006 --connect 10.78.0.2 --mark $MARK \
+	"${attested[@]}" --wg-port 51006
+check_agreed interop_python_responder a6 b6 51006 51016
+
+# 5. evidence bound to a key other than the one announced: the C node refuses it
+listen b7 "$node" --bind 10.78.0.2 --port 7007 --mark $MARK "${attested[@]}"
+initiate a7 b7 "${peer[@]}" --connect 10.78.0.2 --port 7007 "${attested[@]}" --bind-other-key
+check_refused evidence_for_another_key_refused a7 1 b7 0 verification_failed
 
 finish
