@@ -3,14 +3,16 @@
  * for initiators, each connection driving one hs_session (see session.h for the protocol).
  * Sockets carry SO_MARK = so_mark so the steering rules leave them alone.
  *
- * Limits: a deadline per handshake (HS_TIMEOUT), a cap on frame and evidence size (the
- * connection is dropped and counted), a cap on concurrent responder handshakes (HS_BUSY) and a
- * per-source-IP rate of new responder handshakes (HS_RATE_LIMITED); refused connections get an
- * abort frame with the reason and are closed without a callback.
+ * Limits: a deadline per handshake (HS_TIMEOUT), a cap on frame and evidence size (the peer
+ * is told why, the connection dropped and counted), a cap on concurrent responder handshakes
+ * (HS_BUSY) and a per-source-IP rate of new responder handshakes (HS_RATE_LIMITED); refused
+ * connections get an abort frame with the reason and are closed without a callback.
  *
  * Simultaneous initiation: when a connection from X is accepted while an outgoing handshake to X
- * is in progress, the one initiated by the node with the numerically lower IP address survives;
- * the other ends with HS_SUPERSEDED on both nodes (the peer learns it from an abort frame).
+ * is in progress, the one initiated by the node with the numerically lower IP address survives
+ * on both nodes. The loser ends with HS_SUPERSEDED through failed on the node that initiated it,
+ * and on the other node too if it had already accepted it; a losing connection that is only now
+ * accepted is refused with an abort frame, without a callback.
  *
  * Callbacks run on the loop. After done or failed the transport frees the conn: the owner drops
  * its pointer and cancels whatever it had pending for it (hence the owner data). The owner may
