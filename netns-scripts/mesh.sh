@@ -228,7 +228,8 @@ mesh_aa_socket() { echo "$(mesh_node_dir "$1")/aa.sock"; }
 mesh_start_aa() {
 	local k=$1 sock; shift
 	sock=$(mesh_aa_socket "$k")
-	if [ ! -x "$MESH_AA_BIN" ]; then
+	# Built here when missing or older than its sources; the Makefile's targets do not build it.
+	if [ ! -x "$MESH_AA_BIN" ] || [ -n "$(find "$MESH_ROOT/tests/standin/aa" -newer "$MESH_AA_BIN" -print -quit)" ]; then
 		"$MESH_ROOT/tests/standin/build-aa.sh" >&2 || { mesh_log "cannot build the stand-in AA"; return 1; }
 	fi
 	rm -f "$sock"
@@ -338,8 +339,23 @@ mesh_echo() {
 	[ "$reply" = "$msg" ]
 }
 
-# A first packet to a new peer waits for the attested handshake, so success may take a moment.
-mesh_reaches() { mesh_wait "$MESH_WAIT" mesh_echo "$1" "$(mesh_ip "$2")" "$3" "$4" "$5"; }
+# A first packet to a new peer waits for the attested handshake, so success may take a moment;
+# the wait ends at once when either end is a node whose daemon is gone.
+mesh_reaches() {
+	local deadline=$((SECONDS + MESH_WAIT))
+	until mesh_echo "$1" "$(mesh_ip "$2")" "$3" "$4" "$5"; do
+		mesh_daemon_gone "$1" || mesh_daemon_gone "$2" || [ $SECONDS -ge $deadline ] && return 1
+		sleep 0.2
+	done
+}
+
+mesh_daemon_gone() {
+	case "$1" in
+	[0-9]*) [ -n "$(mesh_node_daemons "$1")" ] && return 1 ;;
+	*) return 1 ;;
+	esac
+	mesh_log "node $1 has no tng-wg daemon running"
+}
 mesh_refused() { ! mesh_echo "$1" "$(mesh_ip "$2")" "$3" "$4" "$5"; }
 
 mesh_capture_file() { echo "$MESH_DIR/bridge.pcap"; }
