@@ -125,6 +125,7 @@ struct device {
 	int tun_fd;
 	int udp_fd;
 	int udp_family; /* AF_INET6 (dual-stack) or AF_INET when IPv6 is unavailable */
+	bool udp_gso_off; /* the kernel refused UDP segmentation offload once */
 	uint16_t listen_port;
 	uint32_t fwmark;
 	unsigned mtu;

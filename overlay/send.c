@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/udp.h>
 #include <sys/socket.h>
 
 #include "common/log.h"
@@ -18,11 +19,21 @@
 #define TX_MAX_BATCHES_PER_WAKEUP 8 /* then let the receive side run */
 #define PACKET_MAX 65535
 #define TX_BUF_SIZE (PACKET_MAX + MESSAGE_PADDING_MULTIPLE + MSG_DATA_MIN_LEN)
+#define UDP_MAX_SEGMENTS 64 /* the kernel's limit per GSO send */
+#define GSO_MAX_BYTES 65000 /* segments of one GSO send together, under the IP length limit */
 
 /* Control data pinning a message's source address (sticky source). */
 union source_control {
 	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
 	struct cmsghdr align;
+};
+
+/* The same, plus the segment size of a UDP GSO send. */
+struct gso_control {
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	};
 };
 
 struct tx_batch {
@@ -34,6 +45,10 @@ struct tx_batch {
 	struct sockaddr_in6 addrs[TX_BATCH];
 	union source_control controls[TX_BATCH];
 	struct peer *peers[TX_BATCH];
+	/* What sendmmsg gets: each send covers slots send_first[i] .. send_first[i + 1] - 1. */
+	struct mmsghdr sends[TX_BATCH];
+	struct gso_control gso_controls[TX_BATCH];
+	int send_first[TX_BATCH + 1];
 	uint8_t *out[TX_BATCH];
 	int count;
 	uint8_t *scratch; /* a single packet handed in by the owner */
@@ -137,22 +152,88 @@ static bool unpin_stale_source(struct peer *peer, struct msghdr *h, int err)
 	return true;
 }
 
+/* Consecutive messages to the same address, all of the first one's size (the last may be
+ * shorter), can leave as one UDP GSO send that the kernel cuts into datagrams. */
+static int gso_run(const struct tx_batch *tx, int first)
+{
+	const struct msghdr *a = &tx->msgs[first].msg_hdr;
+	size_t size = tx->iovs[first].iov_len, total = size;
+	int n = 1;
+	while (first + n < tx->count && n < UDP_MAX_SEGMENTS) {
+		const struct msghdr *b = &tx->msgs[first + n].msg_hdr;
+		size_t len = tx->iovs[first + n].iov_len;
+		if (len > size || total + len > GSO_MAX_BYTES || b->msg_namelen != a->msg_namelen ||
+		    memcmp(b->msg_name, a->msg_name, a->msg_namelen) || b->msg_controllen != a->msg_controllen ||
+		    memcmp(b->msg_control, a->msg_control, a->msg_controllen))
+			break;
+		total += len;
+		n++;
+		if (len < size)
+			break;
+	}
+	return n;
+}
+
+/* Group the batch from slot first on into sends from index unit on: runs of segments when GSO
+ * works, else one message each. Returns the number of sends. */
+static int build_sends(struct device *dev, int unit, int first)
+{
+	struct tx_batch *tx = dev->tx;
+	int units = unit;
+	for (int i = first; i < tx->count; units++) {
+		int n = dev->udp_gso_off ? 1 : gso_run(tx, i);
+		struct msghdr *h = &tx->sends[units].msg_hdr;
+		*h = tx->msgs[i].msg_hdr;
+		h->msg_iov = &tx->iovs[i];
+		h->msg_iovlen = (size_t)n;
+		if (n > 1) {
+			struct gso_control *c = &tx->gso_controls[units];
+			memcpy(c->buf, h->msg_control, h->msg_controllen);
+			struct cmsghdr *cm = (struct cmsghdr *)(c->buf + h->msg_controllen);
+			cm->cmsg_level = IPPROTO_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+			uint16_t size = (uint16_t)tx->iovs[i].iov_len;
+			memcpy(CMSG_DATA(cm), &size, sizeof(size));
+			h->msg_control = c->buf;
+			h->msg_controllen += CMSG_SPACE(sizeof(uint16_t));
+		}
+		tx->send_first[units] = i;
+		i += n;
+	}
+	tx->send_first[units] = tx->count;
+	return units;
+}
+
 static void flush(struct device *dev)
 {
 	struct tx_batch *tx = dev->tx;
-	int done = 0;
-	while (done < tx->count) {
-		int n = sendmmsg(dev->udp_fd, tx->msgs + done, (unsigned)(tx->count - done), 0);
+	int units = build_sends(dev, 0, 0), done = 0;
+	while (done < units) {
+		int n = sendmmsg(dev->udp_fd, tx->sends + done, (unsigned)(units - done), 0);
 		if (n < 0) {
-			if (errno == EINTR || unpin_stale_source(tx->peers[done], &tx->msgs[done].msg_hdr, errno))
+			int first = tx->send_first[done];
+			if (errno == EINTR)
 				continue;
-			/* This message cannot go (unreachable, full buffer): drop it, keep the rest. */
+			if (tx->sends[done].msg_hdr.msg_iovlen > 1 && (errno == EIO || errno == EINVAL)) {
+				/* No UDP GSO on this path (e.g. no checksum offload): one datagram each from now. */
+				log_info("send", "%s: UDP segmentation offload unavailable (%s), sending datagrams singly",
+					 dev->ifname, strerror(errno));
+				dev->udp_gso_off = true;
+				units = build_sends(dev, done, first);
+				continue;
+			}
+			if (unpin_stale_source(tx->peers[first], &tx->msgs[first].msg_hdr, errno)) {
+				units = build_sends(dev, done, first);
+				continue;
+			}
+			/* This send cannot go (unreachable, full buffer): drop it, keep the rest. */
 			log_debug("send", "%s: sendmmsg: %s", dev->ifname, strerror(errno));
 			done++;
 			continue;
 		}
-		for (int i = done; i < done + n; i++)
-			tx->peers[i]->tx_bytes += tx->msgs[i].msg_len;
+		for (int u = done; u < done + n; u++)
+			tx->peers[tx->send_first[u]]->tx_bytes += tx->sends[u].msg_len;
 		done += n;
 	}
 	tx->count = 0;
