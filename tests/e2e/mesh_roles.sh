@@ -31,6 +31,7 @@ setup() {
 	done
 }
 
+attested() { [ "$(mesh_peer "$1" "$2" attested)" = true ]; }
 not_attested() { [ "$(mesh_peer "$1" "$2" attested)" = false ]; }
 
 if setup; then
@@ -42,6 +43,7 @@ if setup; then
 	check mesh_roles.domain_a_5_to_6 mesh_reaches 5 6 tcp 9001 "$marker"
 	check mesh_roles.domain_b_7_to_8 mesh_reaches 7 8 tcp 9001 "$marker"
 	check mesh_roles.one_way_up mesh_peer_is 1 2 up
+	check mesh_roles.one_way_verified attested 1 2
 	check mesh_roles.no_ra_up mesh_peer_is 3 4 up
 	check mesh_roles.no_ra_without_evidence not_attested 3 4
 	check mesh_roles.domain_a_to_b_refused mesh_refused 5 7 tcp 9001 "$marker"
