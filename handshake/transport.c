@@ -1,6 +1,7 @@
 #include "handshake/transport.h"
 
 #include "common/log.h"
+#include "handshake/source_limit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,7 +19,6 @@
 /* After the outcome, the last bytes get this long to leave and the peer to close its side. */
 #define LINGER_NS (2 * NSEC_PER_SEC)
 #define MAX_LINGERING 256
-#define RATE_SLOTS 256
 /* Out of descriptors: stop accepting this long rather than spin on a readable listener. */
 #define ACCEPT_PAUSE_NS (100 * NSEC_PER_MSEC)
 
@@ -44,12 +44,6 @@ struct hs_conn {
 	void *owner_data;
 };
 
-struct rate_slot {
-	uint8_t ip[16];
-	uint64_t window_start_ns;
-	unsigned count;
-};
-
 struct hs_transport {
 	struct loop *loop;
 	struct hs_transport_config cfg;
@@ -62,7 +56,7 @@ struct hs_transport {
 	uint8_t static_private[32];
 	struct hs_conn *conns;
 	unsigned responders, lingering;
-	struct rate_slot rate[RATE_SLOTS];
+	struct source_limit rate;
 	struct hs_transport_counters counters;
 };
 
@@ -453,26 +447,9 @@ static struct hs_session *session_for(struct hs_transport *t, struct hs_conn *c)
 static bool rate_limited(struct hs_transport *t, const struct sockaddr *peer)
 {
 	uint8_t ip[16];
-	uint64_t now = loop_now_ns();
-	struct rate_slot *slot = NULL, *oldest = &t->rate[0];
 
 	ip_key(peer, ip);
-	for (size_t i = 0; i < RATE_SLOTS && !slot; i++) {
-		if (!memcmp(t->rate[i].ip, ip, 16) && t->rate[i].window_start_ns)
-			slot = &t->rate[i];
-		else if (t->rate[i].window_start_ns < oldest->window_start_ns)
-			oldest = &t->rate[i];
-	}
-	if (!slot) {
-		slot = oldest;
-		memcpy(slot->ip, ip, 16);
-		slot->window_start_ns = 0;
-	}
-	if (!slot->window_start_ns || now - slot->window_start_ns >= NSEC_PER_SEC) {
-		slot->window_start_ns = now;
-		slot->count = 0;
-	}
-	return ++slot->count > t->cfg.max_per_source_per_second;
+	return !source_limit_allow(&t->rate, ip, loop_now_ns());
 }
 
 /* Turns a fresh connection away with an abort frame naming the reason. */
@@ -659,6 +636,7 @@ struct hs_transport *hs_transport_new(struct loop *loop, const struct hs_transpo
 	t->ops = *ops;
 	t->ctx = ctx;
 	t->listen_fd = -1;
+	source_limit_init(&t->rate, t->cfg.max_per_source_per_second);
 	loop_timer_init(&t->accept_resume, resume_accepting, t);
 	randombytes_buf(t->static_private, sizeof(t->static_private));
 	if (listen_on(t, err, errlen) != 0) {

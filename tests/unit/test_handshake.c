@@ -7,6 +7,7 @@
 #include "common/loop.h"
 #include "handshake/messages.h"
 #include "handshake/session.h"
+#include "handshake/source_limit.h"
 #include "handshake/transport.h"
 #include "tests/unit/test.h"
 
@@ -667,6 +668,32 @@ TEST(rate_limit_per_source)
 	pair_stop(&p);
 }
 
+/* ---- per-source limit, on explicit clocks ---- */
+
+TEST(source_limit_windows_and_sources)
+{
+	static struct source_limit l;
+	uint8_t x[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 }, y[16];
+	memcpy(y, x, 16);
+	y[15] = 2;
+	uint64_t t0 = 5 * NSEC_PER_SEC;
+	source_limit_init(&l, 2);
+	CHECK(source_limit_allow(&l, x, t0));
+	CHECK(source_limit_allow(&l, x, t0 + 1));
+	CHECK(!source_limit_allow(&l, x, t0 + 2));
+	CHECK(source_limit_allow(&l, y, t0 + 3)); /* another source has its own window */
+	CHECK(!source_limit_allow(&l, x, t0 + NSEC_PER_SEC - 1));
+	CHECK(source_limit_allow(&l, x, t0 + NSEC_PER_SEC)); /* a new window */
+	/* a table full of other sources: the oldest window gives way, x starts afresh */
+	for (unsigned i = 0; i < SOURCE_LIMIT_SLOTS; i++) {
+		uint8_t z[16] = { 0x20, 0x01, [14] = (uint8_t)(i >> 8), [15] = (uint8_t)i };
+		CHECK(source_limit_allow(&l, z, t0 + NSEC_PER_SEC + 10 + i));
+	}
+	CHECK(source_limit_allow(&l, x, t0 + NSEC_PER_SEC + 1000));
+	CHECK(source_limit_allow(&l, x, t0 + NSEC_PER_SEC + 1001));
+	CHECK(!source_limit_allow(&l, x, t0 + NSEC_PER_SEC + 1002));
+}
+
 /* ---- message encodings ---- */
 
 TEST(evidence_message_round_trip_and_refusals)
@@ -894,6 +921,7 @@ int main(void)
 	RUN(connect_failure_reported);
 	RUN(simultaneous_initiation_keeps_one);
 	RUN(simultaneous_initiation_after_incoming_started);
+	RUN(source_limit_windows_and_sources);
 	RUN(evidence_message_round_trip_and_refusals);
 	RUN(verdict_and_hello_encodings);
 	RUN(oversized_frame_dropped);
