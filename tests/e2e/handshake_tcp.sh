@@ -4,7 +4,8 @@
 # and each other's WireGuard key; every handshake packet either side sends carries the bypass
 # mark (nft counters on the output hooks, none unmarked); an nft rule that drops unmarked
 # handshake traffic, as the steering rules would steer it, stops a node without the mark and
-# not a node with it; a refusal (peer will not attest) is reported on both sides. Then against
+# not a node with it; a refusal (peer will not attest) is reported on both sides; the same over
+# IPv6 (fd78::1 -- fd78::2) to a dual-stack listener. Then against
 # tests/tools/hs_peer.py, an independent Python implementation of the protocol, in both roles,
 # and with evidence bound to another WireGuard key, which the C node must refuse.
 . "$(dirname "$0")/../lib/common.sh"
@@ -34,6 +35,8 @@ B="$T_PREFIX-b"
 ip -n "$A" link add veth-hs type veth peer name veth-hs netns "$B"
 ip -n "$A" addr add 10.78.0.1/24 dev veth-hs
 ip -n "$B" addr add 10.78.0.2/24 dev veth-hs
+ip -n "$A" addr add fd78::1/64 dev veth-hs nodad
+ip -n "$B" addr add fd78::2/64 dev veth-hs nodad
 ip -n "$A" link set veth-hs up
 ip -n "$B" link set veth-hs up
 
@@ -152,7 +155,22 @@ initiate a6 b6 "$node" --bind 10.78.0.1 --port 7006 --connect 10.78.0.2 --mark $
 	"${attested[@]}" --wg-port 51006
 check_agreed interop_python_responder a6 b6 51006 51016
 
-# 5. evidence bound to a key other than the one announced: the C node refuses it
+# 5. over IPv6, the listener on every address (dual-stack): marked as well
+before="$(packets "$A" unmarked) $(packets "$B" unmarked) $(packets "$B" marked)"
+listen b8 "$node" --port 7008 --mark $MARK "${attested[@]}" --wg-port 51008
+initiate a8 b8 "$node" --bind fd78::1 --port 7008 --connect fd78::2 --mark $MARK "${attested[@]}" \
+	--wg-port 51018
+check_agreed ipv6_handshake_done a8 b8 51018 51008
+read -r ua ub mb <<<"$before"
+if [ "$(packets "$A" unmarked)" = "$ua" ] && [ "$(packets "$B" unmarked)" = "$ub" ] &&
+	[ "$(packets "$B" marked)" -gt "$mb" ]; then
+	pass ipv6_sockets_carry_bypass_mark
+else
+	fail ipv6_sockets_carry_bypass_mark "A unmarked, B unmarked, B marked: before $before, after\
+ $(packets "$A" unmarked) $(packets "$B" unmarked) $(packets "$B" marked)"
+fi
+
+# 6. evidence bound to a key other than the one announced: the C node refuses it
 listen b7 "$node" --bind 10.78.0.2 --port 7007 --mark $MARK "${attested[@]}"
 initiate a7 b7 "${peer[@]}" --connect 10.78.0.2 --port 7007 "${attested[@]}" --bind-other-key
 check_refused evidence_for_another_key_refused a7 1 b7 0 verification_failed
