@@ -217,10 +217,14 @@ static void write_handshake(struct hs_session *s, const uint8_t *payload, size_t
 	size_t total = len + noise_xx_overhead(&s->noise), written;
 	uint8_t *frame = out_frame(s, total);
 
-	if (!frame || noise_xx_write_message(&s->noise, payload, len, frame, total, &written) != 0) {
-		if (frame)
-			s->out_len -= FRAME_HEADER_LEN + total;
-		fail(s, HS_PROTOCOL_ERROR, false, "cannot write handshake message");
+	if (!frame) {
+		fail(s, HS_PROTOCOL_ERROR, false, "out of memory");
+		return;
+	}
+	if (noise_xx_write_message(&s->noise, payload, len, frame, total, &written) != 0) {
+		/* our turn and room are certain: the peer's ephemeral key was degenerate */
+		s->out_len -= FRAME_HEADER_LEN + total;
+		fail_on_input(s, "degenerate ephemeral key");
 		return;
 	}
 	if (noise_xx_complete(&s->noise))

@@ -559,6 +559,15 @@ TEST(garbage_frame_dropped)
 	check_dropped_on(frame, sizeof(frame));
 }
 
+TEST(degenerate_ephemeral_dropped)
+{
+	/* message 1 with an all-zero ephemeral key: no shared secret can come of it */
+	uint8_t frame[4 + 32 + 2] = { 0, 0, 0, 34 };
+	frame[36] = HS_PROTOCOL_VERSION;
+	frame[37] = 3;
+	check_dropped_on(frame, sizeof(frame));
+}
+
 TEST(empty_frame_dropped)
 {
 	const uint8_t frame[] = { 0, 0, 0, 0 };
@@ -927,6 +936,7 @@ int main(void)
 	RUN(oversized_frame_dropped);
 	RUN(garbage_frame_dropped);
 	RUN(empty_frame_dropped);
+	RUN(degenerate_ephemeral_dropped);
 	RUN(out_of_descriptors_pauses_and_recovers);
 	RUN(concurrency_cap_refuses_busy);
 	RUN(rate_limit_per_source);
