@@ -387,6 +387,46 @@ TEST(unanswered_initiation_is_retransmitted_fresh)
 	close(spy);
 }
 
+static int spy_keepalives, spy_initiations;
+static bool spy_saw_initiation(void)
+{
+	uint8_t buf[256];
+	ssize_t n;
+	while ((n = recv(spy, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		if (n == MSG_DATA_MIN_LEN && buf[0] == MSG_DATA)
+			spy_keepalives++;
+		else if (n == MSG_INITIATION_LEN && buf[0] == MSG_INITIATION)
+			spy_initiations++;
+	}
+	return spy_initiations > 0;
+}
+
+TEST(persistent_keepalives_then_new_handshake_when_unanswered)
+{
+	/* B goes silent (A's endpoint for it is a spy socket). A keeps the path alive with a
+	 * keepalive every second, and since its data got no answer within KEEPALIVE_TIMEOUT +
+	 * REKEY_TIMEOUT, it starts a new handshake. */
+	union endpoint_addr real;
+	CHECK(peer_get_endpoint(a_peer_b, &real));
+	spy = socket(AF_INET, SOCK_DGRAM, 0);
+	union endpoint_addr spy_ep = loopback(0);
+	socklen_t alen = sizeof(spy_ep.in4);
+	CHECK(bind(spy, &spy_ep.sa, alen) == 0 && getsockname(spy, &spy_ep.sa, &alen) == 0);
+	peer_set_endpoint(a_peer_b, &spy_ep);
+	union endpoint_addr nowhere = loopback(1), a_ep = loopback(device_listen_port(dev_a));
+	peer_set_endpoint(b_peer_a, &nowhere); /* B's own keepalives must not reach A either */
+	uint8_t pkt[128];
+	device_send_packet(dev_a, pkt, udp_packet(pkt, "10.9.0.1", "10.0.0.2", "unanswered"));
+	peer_set_persistent_keepalive(a_peer_b, 1);
+	pump_until(spy_saw_initiation, 2500);
+	CHECK(spy_initiations == 1);
+	CHECK(spy_keepalives >= 5);
+	peer_set_persistent_keepalive(a_peer_b, 0);
+	peer_set_endpoint(a_peer_b, &real);
+	peer_set_endpoint(b_peer_a, &a_ep);
+	close(spy);
+}
+
 static int setup(void)
 {
 	if (nl_link_set_up("lo", true) < 0)
@@ -454,6 +494,7 @@ int main(void)
 	RUN(unanswered_initiation_is_retransmitted_fresh);
 	RUN(packets_staged_before_the_handshake_keep_the_newest_128);
 	RUN(data_received_is_answered_by_a_keepalive);
+	RUN(persistent_keepalives_then_new_handshake_when_unanswered);
 	device_free(dev_a);
 	device_free(dev_b);
 	loop_free(loop);
