@@ -195,10 +195,9 @@ static void verdict_deliver(struct attestation_op *op)
 		.policy_ids = op->policy_ids,
 		.token_exp = op->token_exp,
 	};
-	peer_verdict_fn fn = op->verdict_fn;
-	void *ctx = op->ctx;
+	/* v points into op: free it only after the callback (which never cancels a finished op). */
+	op->verdict_fn(op->ctx, &v);
 	op_free(op);
-	fn(ctx, &v);
 }
 
 static void on_verdict(void *ctx, const struct verdict *v)
