@@ -27,7 +27,7 @@ bad() { printf '  \342\234\227 %s\n' "$*"; failures=$((failures + 1)); }
 # expect TEXT CMD...: CMD should succeed.
 expect() { local t=$1; shift; if "$@"; then ok "$t"; else bad "$t"; fi; }
 no_namespaces_left() { ! ip netns list | grep -q "^$MESH_PREFIX-"; }
-die() { bad "$*"; exit 1; }
+die() { bad "$*"; mesh_logs 10; exit 1; }
 
 config="$here/configs/mesh-two-way-ra.json"
 trusted_svn=1
@@ -55,9 +55,9 @@ mesh_capture_start || die "cannot capture on the bridge"
 ok "capturing every frame on the hub bridge"
 
 step "Port 9001 between trusted nodes: through the attested WireGuard overlay"
-for pair in "1 2" "2 3" "3 1"; do
-	set -- $pair
-	expect "node $1 -> node $2:9001 (TCP echo)" mesh_reaches "$1" "$2" tcp 9001 "$marker_protected"
+for pair in 1:2 2:3 3:1; do
+	from=${pair%:*} to=${pair#*:}
+	expect "node $from -> node $to:9001 (TCP echo)" mesh_reaches "$from" "$to" tcp 9001 "$marker_protected"
 done
 
 step "Port 9002 is not configured: it goes in the clear, as before"
