@@ -18,11 +18,7 @@ fi
 
 node="$T_TMP/hs_node"
 peer=(/usr/bin/python3 "$ROOT_DIR/tests/tools/hs_peer.py")
-flags=(-std=c11 -D_GNU_SOURCE -I"$ROOT_DIR")
-case "$TNGWG_BUILD" in */asan) flags+=(-fsanitize=address,undefined) ;; esac
-# shellcheck disable=SC2046
-if ! cc "${flags[@]}" -o "$node" "$ROOT_DIR/tests/tools/hs_node.c" "$TNGWG_BUILD/libtngwg.a" \
-	$(pkg-config --libs libsodium openssl libmnl libnftables libcjson libcurl libprotobuf-c) -lm; then
+if ! "$ROOT_DIR/tests/tools/build-c-tool.sh" hs_node "$node" "$TNGWG_BUILD"; then
 	echo "FAIL handshake_tcp: cannot build tests/tools/hs_node.c against $TNGWG_BUILD/libtngwg.a"
 	exit 1
 fi
