@@ -42,7 +42,8 @@
 #   netns-scripts/mesh.sh exec H CMD...   e.g. `exec 1 tng-wg show`, `exec 2 wg show tngwg0`,
 #                                         `exec 1 socat - TCP:10.77.0.2:9001`
 #   netns-scripts/mesh.sh down            tear everything down
-# The command keeps its state in /run/tngwg-mesh.
+# The command keeps its state in $MESH_CLI_DIR (default /run/tngwg-mesh) and names its namespaces
+# $MESH_CLI_PREFIX-hub, -n1, ... (default tngmesh).
 
 MESH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MESH_SUBNET=10.77.0
@@ -421,7 +422,8 @@ mesh_finish() {
 }
 
 # ---- command line ----
-MESH_CLI_DIR=/run/tngwg-mesh
+MESH_CLI_DIR=${MESH_CLI_DIR:-/run/tngwg-mesh}
+MESH_CLI_PREFIX=${MESH_CLI_PREFIX:-tngmesh}
 
 mesh_cli() {
 	local cmd=${1:-}
@@ -434,7 +436,7 @@ mesh_cli() {
 			echo "mesh: already up (state in $MESH_CLI_DIR); run '$0 down' first" >&2
 			return 1
 		fi
-		MESH_DIR=$MESH_CLI_DIR MESH_PREFIX=tngmesh
+		MESH_DIR=$MESH_CLI_DIR MESH_PREFIX=$MESH_CLI_PREFIX
 		mkdir -p "$MESH_DIR"
 		if ! { mesh_create "$n" && mesh_start_as; }; then
 			mesh_destroy
