@@ -24,6 +24,8 @@ setup() {
 
 same_as() { rules | diff -u "$T_TMP/$1" - >&2; }
 has_rules() { [ -n "$(mesh_node_exec 1 nft list tables)" ] && ! same_as bare 2>/dev/null; }
+# Neither the UAPI socket nor the control socket is left in node 1's run directories.
+no_sockets() { ! find "$MESH_DIR/node1/run" -type s -name 'tngwg0*' | grep . >&2; }
 no_interface() { ! mesh_node_exec 1 ip link show tngwg0 >/dev/null 2>&1; }
 up() { mesh_start_node 1 "$config"; }
 down() { mesh_stop_node 1; }
@@ -38,6 +40,7 @@ if setup; then
 	check mesh_lifecycle.down down
 	check mesh_lifecycle.down_leaves_none same_as bare
 	check mesh_lifecycle.down_removes_interface no_interface
+	check mesh_lifecycle.down_removes_sockets no_sockets
 	check mesh_lifecycle.up_after_down up
 	check mesh_lifecycle.up_after_down_one_set same_as up
 
@@ -52,6 +55,7 @@ if setup; then
 	check mesh_lifecycle.down_after_kill down
 	check mesh_lifecycle.down_after_kill_leaves_none same_as bare
 	check mesh_lifecycle.down_after_kill_no_interface no_interface
+	check mesh_lifecycle.down_after_kill_no_sockets no_sockets
 else
 	fail mesh_lifecycle.setup "the mesh did not come up"
 fi
