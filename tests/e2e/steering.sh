@@ -9,7 +9,7 @@
 # strict rp_filter; remove leaves no table, no rule, no route and the sysctls as they were.
 . "$(dirname "$0")/../lib/common.sh"
 require_root
-require_cmd nft ip socat python3 cc pkg-config
+require_cmd nft ip socat /usr/bin/python3 cc pkg-config
 
 tool="$T_TMP/policy_tool"
 peer="$ROOT_DIR/tests/tools/tun_peer.py"
@@ -111,7 +111,7 @@ fi
 
 # The steered SYN leaves through tngwg0; the peer's answer there completes the connection.
 rm -f "$T_TMP/ready"
-ip netns exec "$A" python3 "$peer" tngwg0 answer 10.77.0.2 9001 "$T_TMP/ready" >"$T_TMP/answer.log" 2>&1 &
+ip netns exec "$A" /usr/bin/python3 "$peer" tngwg0 answer 10.77.0.2 9001 "$T_TMP/ready" >"$T_TMP/answer.log" 2>&1 &
 answer_pid=$!
 track_pid "$answer_pid"
 wait_for 10 test -e "$T_TMP/ready"
@@ -157,12 +157,12 @@ check unprotected_port_from_b reaches "$B" TCP:10.77.0.1:8000 a8000
 
 # From the overlay (a packet written into tngwg0, source B, strict rp_filter): the egress port
 # answers and its SYN-ACK goes back into the overlay; a port no egress entry names is dropped.
-if ip netns exec "$A" python3 "$peer" tngwg0 inject 10.77.0.2 10.77.0.1 7000 >"$T_TMP/inject.log" 2>&1; then
+if ip netns exec "$A" /usr/bin/python3 "$peer" tngwg0 inject 10.77.0.2 10.77.0.1 7000 >"$T_TMP/inject.log" 2>&1; then
 	pass overlay_to_egress_port_answered_through_overlay
 else
 	fail overlay_to_egress_port_answered_through_overlay "$(cat "$T_TMP/inject.log")"
 fi
-if ! ip netns exec "$A" python3 "$peer" tngwg0 inject 10.77.0.2 10.77.0.1 8000 >"$T_TMP/inject.log" 2>&1 &&
+if ! ip netns exec "$A" /usr/bin/python3 "$peer" tngwg0 inject 10.77.0.2 10.77.0.1 8000 >"$T_TMP/inject.log" 2>&1 &&
 	[ "$(counter from_overlay 'from the overlay to a port no egress entry names')" -gt 0 ]; then
 	pass overlay_to_unnamed_port_dropped
 else
