@@ -7,6 +7,9 @@
 #                                             side's interface up itself); ENDPOINT_SIDES ("ab" by default)
 #                                             names the sides told the other's endpoint, so "a" makes
 #                                             a the only side able to initiate
+#   pair_add_side SIDE PEER NS IMPL INNER4 INNER6 OUTER4 OUTER6 PORT
+#                              declare one more side (pair_new declares a and b), e.g. a second
+#                              tunnel between the same namespaces; then pair_start, pair_configure
 #   pair_exec SIDE CMD...      run CMD in SIDE's namespace
 #   pair_wg SIDE ARGS...       run `wg ARGS` there
 #   pair_ping SIDE ADDR [N]    N (3) pings from SIDE answered
@@ -23,40 +26,50 @@
 #                              send FILE over TCP to ADDR in TO; true when it arrived intact
 # State lives in the associative arrays PAIR_NS, PAIR_IF, PAIR_IMPL, PAIR_KEY (private, base64),
 # PAIR_PUB, PAIR_INNER4, PAIR_INNER6, PAIR_OUTER4, PAIR_OUTER6, PAIR_PORT, PAIR_CONF, indexed by
-# side. PAIR_OUTER_FAMILY=6 (set before pair_new) makes the endpoints IPv6.
+# side; PAIR_KNOWS_ENDPOINT[SIDE]=0 leaves the peer's endpoint out of SIDE's config.
+# PAIR_OUTER_FAMILY=6 (set before pair_new) makes the endpoints IPv6.
 
 declare -A PAIR_NS PAIR_IF PAIR_IMPL PAIR_KEY PAIR_PUB PAIR_INNER4 PAIR_INNER6 PAIR_OUTER4 PAIR_OUTER6 \
-	PAIR_PORT PAIR_CONF
-PAIR_ENDPOINT_SIDES=ab
+	PAIR_PORT PAIR_CONF PAIR_PEER PAIR_KNOWS_ENDPOINT
 PAIR_OUTER_FAMILY=${PAIR_OUTER_FAMILY:-4}
 PAIR_VETH=veth0
 # The daemons daemonize, so they are found and ended through their namespaces.
 on_cleanup pair_teardown
 
-pair_other() { [ "$1" = a ] && echo b || echo a; }
+pair_other() { echo "${PAIR_PEER[$1]}"; }
 pair_exec() { local side=$1; shift; ip netns exec "${PAIR_NS[$side]}" "$@"; }
 pair_wg() { local side=$1; shift; pair_exec "$side" wg "$@"; }
 
+# SIDE PEER NS IMPL INNER4 INNER6 OUTER4 OUTER6 PORT: declares a WireGuard side in namespace NS,
+# running IMPL, whose only peer is side PEER and which others reach at OUTER4/OUTER6 on PORT.
+pair_add_side() {
+	local side=$1
+	PAIR_PEER[$side]=$2
+	PAIR_NS[$side]=$3
+	PAIR_IMPL[$side]=$4
+	PAIR_INNER4[$side]=$5
+	PAIR_INNER6[$side]=$6
+	PAIR_OUTER4[$side]=$7
+	PAIR_OUTER6[$side]=$8
+	PAIR_PORT[$side]=$9
+	PAIR_KNOWS_ENDPOINT[$side]=1
+	PAIR_IF[$side]="${T_PREFIX}${side}"
+	PAIR_KEY[$side]=$(wg genkey)
+	PAIR_PUB[$side]=$(echo "${PAIR_KEY[$side]}" | wg pubkey)
+	PAIR_CONF[$side]="$T_TMP/${PAIR_IF[$side]}.conf"
+}
+
 pair_new() {
-	local impl_a=$1 impl_b=$2
-	PAIR_ENDPOINT_SIDES=${3:-ab}
-	local side n=1
+	local impl_a=$1 impl_b=$2 endpoint_sides=${3:-ab}
+	local side
 	for side in a b; do
 		ns_new "$side" >/dev/null # not in $(...): its registration for cleanup must persist
-		PAIR_NS[$side]="$T_PREFIX-$side"
-		PAIR_IF[$side]="${T_PREFIX}${side}"
-		PAIR_INNER4[$side]="192.168.241.$n"
-		PAIR_INNER6[$side]="fd00::$n"
-		PAIR_OUTER4[$side]="10.9.0.$n"
-		PAIR_OUTER6[$side]="fd09::$n"
-		PAIR_PORT[$side]=$((51820 + n))
-		PAIR_KEY[$side]=$(wg genkey)
-		PAIR_PUB[$side]=$(echo "${PAIR_KEY[$side]}" | wg pubkey)
-		PAIR_CONF[$side]="$T_TMP/${PAIR_IF[$side]}.conf"
-		n=$((n + 1))
 	done
-	PAIR_IMPL[a]=$impl_a
-	PAIR_IMPL[b]=$impl_b
+	pair_add_side a b "$T_PREFIX-a" "$impl_a" 192.168.241.1 fd00::1 10.9.0.1 fd09::1 51821
+	pair_add_side b a "$T_PREFIX-b" "$impl_b" 192.168.241.2 fd00::2 10.9.0.2 fd09::2 51822
+	for side in a b; do
+		[[ "$endpoint_sides" == *"$side"* ]] || PAIR_KNOWS_ENDPOINT[$side]=0
+	done
 	ip link add "$PAIR_VETH" netns "${PAIR_NS[a]}" type veth peer name "$PAIR_VETH" netns "${PAIR_NS[b]}" ||
 		return 1
 	for side in a b; do
@@ -71,21 +84,23 @@ pair_new() {
 }
 
 pair_teardown() {
-	local side pid log
+	local side pid log ns
 	for side in "${!PAIR_NS[@]}"; do
 		if pid=$(pair_daemon_pid "$side"); then
 			kill "$pid" 2>/dev/null
 			wait_for 10 pair_pid_gone "$pid"
 		fi
-		ip netns pids "${PAIR_NS[$side]}" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		rm -f "/var/run/wireguard/${PAIR_IF[$side]}.sock"
-		ip netns del "${PAIR_NS[$side]}" 2>/dev/null
 		log=$(pair_log "$side")
 		if grep -q 'Sanitizer\|runtime error' "$log" 2>/dev/null; then
 			fail "sanitizer_clean.${PAIR_IF[$side]}" "$(grep -m 3 'Sanitizer\|runtime error' "$log")"
 			sed 's/^/    /' "$log"
 		fi
 		rm -f "$log"
+	done
+	for ns in $(printf '%s\n' "${PAIR_NS[@]}" | sort -u); do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
 	done
 	PAIR_NS=()
 }
@@ -114,7 +129,7 @@ pair_write_conf() {
 		echo "[Peer]"
 		echo "PublicKey = ${PAIR_PUB[$other]}"
 		echo "AllowedIPs = ${PAIR_INNER4[$other]}/32, ${PAIR_INNER6[$other]}/128"
-		if [[ "$PAIR_ENDPOINT_SIDES" == *"$side"* ]]; then
+		if [ "${PAIR_KNOWS_ENDPOINT[$side]}" = 1 ]; then
 			if [ "$PAIR_OUTER_FAMILY" = 6 ]; then
 				echo "Endpoint = [${PAIR_OUTER6[$other]}]:${PAIR_PORT[$other]}"
 			else

@@ -9,16 +9,9 @@ require_root
 require_cmd wg wireguard-go socat ss sha256sum ping
 
 pair_new tng tng ab || { fail setup "could not bring up the pair"; pair_finish; }
-# Spoke c joins the rig's arrays, so pair_* helpers and the teardown know it.
+# Spoke c joins the rig as one more side, so pair_* helpers and the teardown know it.
 ns_new c >/dev/null
-PAIR_NS[c]="$T_PREFIX-c"
-PAIR_IF[c]="${T_PREFIX}c"
-PAIR_IMPL[c]=go
-PAIR_KEY[c]=$(wg genkey)
-PAIR_PUB[c]=$(echo "${PAIR_KEY[c]}" | wg pubkey)
-PAIR_INNER4[c]=192.168.241.3
-PAIR_INNER6[c]=fd00::3
-PAIR_PORT[c]=51823
+pair_add_side c a "$T_PREFIX-c" go 192.168.241.3 fd00::3 10.9.3.2 fd09:3::2 51823
 C4=${PAIR_INNER4[c]}
 C6=${PAIR_INNER6[c]}
 

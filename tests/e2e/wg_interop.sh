@@ -40,12 +40,12 @@ interop_case() {
 	local impl_a=$1 impl_b=$2 init=$3
 	local resp t="${1}-${2}-init-${3}-outer-v${4}"
 	PAIR_OUTER_FAMILY=$4
-	resp=$(pair_other "$init")
 	if ! pair_new "$impl_a" "$impl_b" "$init"; then
 		fail "$t.setup" "could not bring up the pair"
 		pair_teardown
 		return
 	fi
+	resp=$(pair_other "$init")
 	[ "$(pair_handshake a)" = 0 ] && [ "$(pair_handshake b)" = 0 ] &&
 		pass "$t.no_handshake_before_traffic" || fail "$t.no_handshake_before_traffic"
 
