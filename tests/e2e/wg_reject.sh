@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What tng-wg must refuse: packets whose inner source lies outside the sending peer's allowed IPs
-# (sent by wireguard-go, so the sender is independent), and handshakes with a peer that holds the
-# wrong key, in both directions of the mistake.
+# (sent by wireguard-go, so the sender is independent), handshakes with a peer that holds the wrong
+# key, in both directions of the mistake, and sending to a peer whose endpoint it does not know.
 source "$(dirname "$0")/../lib/common.sh"
 source "$ROOT_DIR/netns-scripts/wg-pair.sh"
 require_root
@@ -72,4 +72,13 @@ wrong_key_case() {
 wrong_key_case wrong_responder_key a rx_bad_mac
 # b expects another initiator key: a's initiation authenticates but names an unknown static key.
 wrong_key_case unknown_initiator b rx_handshake_invalid
+
+# --- b knows no endpoint for a: it cannot send until a has reached it first ---
+pair_new tng tng a || { fail setup "could not bring up the pair"; pair_finish; }
+before=$(pair_stat b tx_no_endpoint)
+pair_ping b "${PAIR_INNER4[a]}" 1 && fail "no_endpoint.ping_fails" || pass "no_endpoint.ping_fails"
+grew "no_endpoint.counted_tx_no_endpoint" b tx_no_endpoint "$before"
+[ "$(pair_handshake b)" = 0 ] && pass "no_endpoint.no_handshake" || fail "no_endpoint.no_handshake"
+check "no_endpoint.ping_from_a" pair_ping a "${PAIR_INNER4[b]}"
+check "no_endpoint.ping_back_once_learned" pair_ping b "${PAIR_INNER4[a]}"
 pair_finish
