@@ -415,8 +415,22 @@ mesh_for_test() {
 	on_cleanup mesh_destroy
 }
 
-# A test's end: the mesh's logs when anything failed, then the verdict.
+# A test's end: every daemon stopped the ordinary way (so a sanitizer build reports leaks too) and
+# its log free of sanitizer reports, the mesh's logs when anything failed, then the verdict.
 mesh_finish() {
+	local test dir k
+	test=$(basename "$0" .sh)
+	for dir in "$MESH_DIR"/node*/; do
+		[ -d "$dir" ] || continue
+		dir=${dir%/} k=${dir##*/node}
+		[ -z "$(mesh_node_daemons "$k")" ] || mesh_stop_node "$k" ||
+			fail "$test.stop_node_$k" "tng-wg down failed"
+	done
+	if grep -slE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$MESH_DIR"/node*.log >&2; then
+		fail "$test.no_sanitizer_reports" "a daemon's log above has a sanitizer report"
+	else
+		pass "$test.no_sanitizer_reports"
+	fi
 	[ "$T_FAILED" -eq 0 ] || mesh_logs
 	finish
 }
