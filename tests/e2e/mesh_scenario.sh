@@ -22,10 +22,12 @@ setup() {
 	mesh_capture_start
 }
 
-# Node A holds B as an attested peer whose tunnel is up.
+# Node A holds B as a peer attested under policy "default", whose tunnel is up and has carried
+# traffic both ways.
 attested() {
 	mesh_peer_is "$1" "$2" up && [ "$(mesh_peer "$1" "$2" attested)" = true ] &&
-		[ "$(mesh_peer "$1" "$2" tee)" = sample ]
+		[ "$(mesh_peer "$1" "$2" tee)" = sample ] && [ "$(mesh_peer "$1" "$2" policy_ids)" = default ] &&
+		[ "$(mesh_peer "$1" "$2" rx_bytes)" -gt 0 ] && [ "$(mesh_peer "$1" "$2" tx_bytes)" -gt 0 ]
 }
 
 if setup; then
