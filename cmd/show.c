@@ -37,7 +37,7 @@ static void print_peer(const cJSON *p)
 	printf("\npeer: %s\n  state: %s%s\n", str(p, "address"), str(p, "state"),
 	       cJSON_IsTrue(cJSON_GetObjectItem(p, "static")) ? " (configured)" : "");
 	if (cJSON_IsTrue(cJSON_GetObjectItem(p, "attested")))
-		printf("  attestation: %s, policy ids %s, token expires %s, attested %s (%g times)\n",
+		printf("  attestation: %s, policy ids %s, token expires %s, last attested %s (%g in all)\n",
 		       str(p, "tee"), str(p, "policy_ids"), str(p, "token_expiry"), str(p, "attested_at"),
 		       num(p, "attestations"));
 	else if (num(p, "attestations") > 0)
