@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Static peers (`overlay.peers`) and re-attestation every 10 s, on three nodes:
+#   nodes 1 and 2 list each other: right after `up`, with no application traffic sent, each shows
+#   the other as up and attested and `wg show` lists it with a WireGuard handshake;
+#   node 1 also lists node 3, which is down: node 1 keeps retrying it, and once node 3 comes up
+#   (listing no peers) the tunnel is there without any traffic;
+#   re-attestation rotates the pre-shared key (different after, the same on both sides), the
+#   attestation count grows, and echo exchanges on 9001 all succeed across the rotations.
+. "$(dirname "$0")/../lib/common.sh"
+. "$ROOT_DIR/netns-scripts/mesh.sh"
+mesh_for_test
+
+scenario=$ROOT_DIR/netns-scripts/configs/mesh-two-way-ra.json
+marker="tngwg-static-$RANDOM$RANDOM"
+
+# The scenario config with re-attestation every 10 s and the given static peers (node numbers).
+static_config() {
+	local out=$T_TMP/static-$1.json peers k
+	shift
+	peers=$(for k in "$@"; do mesh_ip "$k"; done | jq -R . | jq -sc .)
+	jq --argjson peers "$peers" '.overlay = {"reattest_interval": 10, "peers": $peers}' \
+		"$scenario" >"$out" || return 1
+	echo "$out"
+}
+
+# A field of node K's `wg show dump` line for the peer whose allowed-ips is host D's address:
+# 2 pre-shared key, 5 latest handshake (seconds since the epoch, 0 for none).
+wg_field() {
+	mesh_node_exec "$1" wg show tngwg0 dump |
+		awk -v a="$(mesh_ip "$2")/32" -v f="$3" 'NR > 1 && $4 == a { print $f }'
+}
+
+wg_handshaken() { [ "$(wg_field "$1" "$2" 5)" -gt 0 ] 2>/dev/null; }
+
+# Node K holds D as a configured peer, attested and up, with a WireGuard session.
+static_up() {
+	mesh_peer_is "$1" "$2" up && [ "$(mesh_peer "$1" "$2" static)" = true ] &&
+		[ "$(mesh_peer "$1" "$2" attested)" = true ] && wg_handshaken "$1" "$2"
+}
+
+# Node K holds D, attested and up with a WireGuard session (D started the tunnel).
+peer_up() {
+	mesh_peer_is "$1" "$2" up && [ "$(mesh_peer "$1" "$2" attested)" = true ] && wg_handshaken "$1" "$2"
+}
+
+# Both ends of the tunnel between A and B use the same pre-shared key, printed once.
+shared_psk() {
+	local a b
+	a=$(wg_field "$1" "$2" 2) && b=$(wg_field "$2" "$1" 2) || return 1
+	[ -n "$a" ] && [ "$a" != "(none)" ] && [ "$a" = "$b" ] || return 1
+	echo "$a"
+}
+
+# A shared PSK, sampled until both ends agree (a rotation may fall between the two reads).
+settled_psk() {
+	local i psk
+	for i in $(seq 1 25); do
+		psk=$(shared_psk "$1" "$2") && { echo "$psk"; return 0; }
+		sleep 0.2
+	done
+	return 1
+}
+
+attested_more_than() { [ "$(mesh_peer "$1" "$2" attestations)" -gt "$3" ]; }
+
+setup() {
+	local c1 c2
+	c1=$(static_config 1 2 3) && c2=$(static_config 2 1) || return 1
+	mesh_create 3 && mesh_start_as || return 1
+	mesh_start 1 "$c1" --svn 1 && mesh_start 2 "$c2" --svn 1 && mesh_echo_server 2 tcp 9001
+}
+
+# Nodes 1 and 2 list each other: both tunnels come up from `up` alone.
+listed_peers_up() {
+	check mesh_static.1_has_2_up wait_for 20 static_up 1 2
+	check mesh_static.2_has_1_up wait_for 20 static_up 2 1
+	check mesh_static.wg_lists_2_on_1 wg_handshaken 1 2
+	check mesh_static.wg_lists_1_on_2 wg_handshaken 2 1
+}
+
+# Node 3 is down: node 1 keeps trying it, and has a tunnel once it is up.
+down_peer_retried() {
+	check mesh_static.down_peer_failed wait_for 20 mesh_peer_is 1 3 failed
+	check mesh_static.down_peer_error_named wait_for 5 mesh_peer_error_has 1 3 connect_failed
+	check mesh_static.down_peer_no_tunnel mesh_wg_lacks 1 3
+	check mesh_static.down_peer_started mesh_start 3 "$(static_config 3)" --svn 1
+	check mesh_static.down_peer_up_on_1 wait_for 40 static_up 1 3
+	check mesh_static.down_peer_up_on_3 wait_for 10 peer_up 3 1
+	check mesh_static.down_peer_not_static_on_3 test "$(mesh_peer 3 1 static)" = false
+}
+
+# Echo exchanges from node 1 to node 2 on 9001 every half second until N exchanges; each must work.
+echo_loop() {
+	local n=$1 i failed=0
+	for ((i = 0; i < n; i++)); do
+		mesh_echo 1 "$(mesh_ip 2)" tcp 9001 "$marker-$i" || { failed=$((failed + 1)); echo "exchange $i failed" >&2; }
+		sleep 0.5
+	done
+	[ "$failed" -eq 0 ]
+}
+
+psk_rotation() {
+	local before after count
+	before=$(settled_psk 1 2)
+	check mesh_static.psk_same_on_both_sides test -n "$before"
+	count=$(mesh_peer 1 2 attestations)
+	# About 25 s: more than two re-attestation intervals.
+	check mesh_static.traffic_across_rotations echo_loop 40
+	after=$(settled_psk 1 2)
+	check mesh_static.psk_same_after_rotation test -n "$after"
+	check mesh_static.psk_rotated test "$before" != "$after"
+	check mesh_static.attestations_grew attested_more_than 1 2 "${count:-0}"
+	check mesh_static.still_up static_up 1 2
+}
+
+if setup; then
+	pass mesh_static.setup
+	listed_peers_up
+	down_peer_retried
+	psk_rotation
+else
+	fail mesh_static.setup "the mesh did not come up"
+fi
+mesh_finish
