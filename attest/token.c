@@ -307,6 +307,8 @@ static const char *const annotation_keys[] = { "report_data", "runtime_data_clai
 static void note_tee(const cJSON *annotated, struct token_result *res)
 {
 	const cJSON *item;
+	if (!cJSON_IsObject(annotated))
+		return; /* an array's items have no names */
 	cJSON_ArrayForEach(item, annotated) {
 		bool annotation = false;
 		for (size_t i = 0; i < sizeof(annotation_keys) / sizeof(annotation_keys[0]); i++)

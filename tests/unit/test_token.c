@@ -316,6 +316,33 @@ TEST(claim_checks_reject_bad_payloads)
 	cJSON_Delete(payload);
 }
 
+/* Claims of an unexpected shape fail their check; they never crash the verifier. */
+TEST(hostile_claim_shapes_fail_cleanly)
+{
+	static const char *const payloads[] = {
+		"{\"eat_profile\":\"" TOKEN_EAR_PROFILE "\",\"exp\":2000000000,\"submods\":{\"cpu0\":"
+		"{\"ear.status\":\"affirming\",\"ear.appraisal-policy-id\":\"default\","
+		"\"ear.veraison.annotated-evidence\":[{\"runtime_data_claims\":{\"a\":1}}]}}}",
+		"{\"eat_profile\":\"" TOKEN_EAR_PROFILE "\",\"exp\":2000000000,\"submods\":{\"cpu0\":"
+		"{\"ear.status\":\"affirming\",\"ear.appraisal-policy-id\":\"default\","
+		"\"ear.veraison.annotated-evidence\":\"sample\"}}}",
+		"{\"eat_profile\":\"" TOKEN_EAR_PROFILE "\",\"exp\":2000000000,\"submods\":{\"cpu0\":[]}}",
+		"{\"exp\":2000000000,\"evaluation-reports\":[1,null,[],{\"policy-id\":3}],\"tee\":[],"
+		"\"customized_claims\":[{\"runtime_data\":{\"a\":1}}]}",
+	};
+	cJSON *expected = cJSON_Parse("{\"a\":1}");
+	struct token_expect ex = { .policy_ids = default_policy, .n_policy_ids = 1, .runtime_data = expected,
+				   .now = 1000, .leeway = 60 };
+	for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+		cJSON *payload = cJSON_Parse(payloads[i]);
+		struct token_result res = { 0 };
+		CHECK(payload && token_check_claims(payload, &ex, &res) != TOKEN_OK);
+		CHECK(res.tee[0] == 0);
+		cJSON_Delete(payload);
+	}
+	cJSON_Delete(expected);
+}
+
 TEST(base64_forms)
 {
 	uint8_t *out;
@@ -347,5 +374,6 @@ int main(void)
 	RUN(jwks_fixture_endorsed_and_trusted);
 	RUN(claim_checks_reject_bad_payloads);
 	RUN(base64_forms);
+	RUN(hostile_claim_shapes_fail_cleanly);
 	TEST_END();
 }
