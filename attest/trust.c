@@ -79,11 +79,13 @@ int trust_anchors_add_pem(struct trust_anchors *t, const char *pem, size_t len, 
 	return rc;
 }
 
+/* Keys are trusted only when the whole document is valid: a refused JWKS leaves nothing behind. */
 int trust_anchors_add_jwks(struct trust_anchors *t, const char *json, size_t len, char *err,
 			   size_t errlen)
 {
 	cJSON *doc = cJSON_ParseWithLength(json, len);
 	const cJSON *keys = cJSON_GetObjectItemCaseSensitive(doc, "keys"), *k;
+	size_t added = 0;
 	int rc = -1;
 	if (!cJSON_IsArray(keys) || cJSON_GetArraySize(keys) == 0) {
 		snprintf(err, errlen, "JWKS document has no \"keys\" array");
@@ -99,13 +101,17 @@ int trust_anchors_add_jwks(struct trust_anchors *t, const char *json, size_t len
 		char why[160];
 		EVP_PKEY *pkey = jwk_public_key(k, why, sizeof(why));
 		if (!pkey) {
-			snprintf(err, errlen, "JWKS key %zu: %s", t->n_keys, why);
+			snprintf(err, errlen, "JWKS key %zu: %s", added, why);
 			goto out;
 		}
-		t->keys[t->n_keys++] = pkey;
+		t->keys[t->n_keys + added++] = pkey;
 	}
+	t->n_keys += added;
+	added = 0;
 	rc = 0;
 out:
+	for (size_t i = 0; i < added; i++)
+		EVP_PKEY_free(t->keys[t->n_keys + i]);
 	cJSON_Delete(doc);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* Token checks against real upstream tokens and fixtures (/work/shared/vectors, see its README). */
 #include "attest/b64.h"
+#include "attest/jwk.h"
 #include "attest/token.h"
 #include "attest/trust.h"
 #include "tests/unit/test.h"
@@ -343,6 +344,27 @@ TEST(hostile_claim_shapes_fail_cleanly)
 	cJSON_Delete(expected);
 }
 
+/* A JWKS refused as a whole leaves nothing of it trusted, however often it is offered. */
+TEST(refused_jwks_adds_no_key)
+{
+	cJSON *jwks = json_file("trustee/jwk-fixture/expected-jwks.json");
+	cJSON *keys = cJSON_GetObjectItem(jwks, "keys");
+	char err[240], why[160];
+	EVP_PKEY *good = jwk_public_key(cJSON_GetArrayItem(keys, 0), why, sizeof(why));
+	CHECK(good != NULL);
+	cJSON_AddItemToArray(keys, cJSON_Parse("{\"kty\":\"oct\",\"k\":\"AAAA\"}"));
+	char *text = cJSON_PrintUnformatted(jwks);
+	struct trust_anchors *t = trust_anchors_new();
+	for (int attempt = 0; attempt < 2; attempt++)
+		CHECK(text && trust_anchors_add_jwks(t, text, strlen(text), err, sizeof(err)) != 0);
+	CHECK(trust_anchors_empty(t));
+	CHECK(!trust_anchors_has_key(t, good));
+	trust_anchors_free(t);
+	EVP_PKEY_free(good);
+	free(text);
+	cJSON_Delete(jwks);
+}
+
 TEST(base64_forms)
 {
 	uint8_t *out;
@@ -375,5 +397,6 @@ int main(void)
 	RUN(claim_checks_reject_bad_payloads);
 	RUN(base64_forms);
 	RUN(hostile_claim_shapes_fail_cleanly);
+	RUN(refused_jwks_adds_no_key);
 	TEST_END();
 }
