@@ -610,12 +610,15 @@ int config_load_file(const char *path, struct node_config **out, char *err, size
 		return -1;
 	}
 	char *text = malloc(MAX_CONFIG_BYTES + 1);
+	errno = 0;
 	size_t n = text ? fread(text, 1, MAX_CONFIG_BYTES + 1, f) : 0;
-	int read_error = ferror(f);
+	int read_error = ferror(f) ? errno : 0;
 	fclose(f);
 	if (!text || read_error || n > MAX_CONFIG_BYTES) {
-		snprintf(err, errlen, "%s: %s", path,
-			 !text ? "out of memory" : read_error ? "read error" : "larger than 1 MiB");
+		if (read_error)
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(read_error));
+		else
+			snprintf(err, errlen, "%s: %s", path, !text ? "out of memory" : "larger than 1 MiB");
 		free(text);
 		return -1;
 	}

@@ -391,6 +391,8 @@ TEST(every_error_is_reported)
 		CHECK(has_line(err, lines[i]));
 	CHECK(config_load_file("tests/configs/does-not-exist.json", &cfg, err, sizeof(err)) == -1);
 	CHECK_STR(err, "tests/configs/does-not-exist.json: cannot open: No such file or directory");
+	CHECK(config_load_file("tests/configs", &cfg, err, sizeof(err)) == -1);
+	CHECK_STR(err, "tests/configs: cannot read: Is a directory");
 }
 
 TEST(tng_only_fields_warn)
