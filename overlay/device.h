@@ -81,7 +81,8 @@ void peer_get_stats(const struct peer *peer, struct peer_stats *out);
 struct device_counters {
 	uint64_t rx_invalid_length, rx_unknown_type, rx_bad_mac, rx_unknown_index, rx_decrypt_failed,
 		rx_replayed, rx_bad_inner_source, rx_handshake_invalid, rx_cookie_replies_sent,
-		rx_ratelimited, tx_no_route, tx_no_endpoint;
+		rx_ratelimited, tx_no_route, tx_no_endpoint,
+		tx_routing_loop; /* our own encrypted UDP read back from the TUN: dropped */
 };
 void device_get_counters(const struct device *dev, struct device_counters *out);
 

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/udp.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "overlay/allowedips.h"
@@ -291,6 +293,53 @@ static void keep_key_fresh(struct peer *peer, const struct keypair *kp, uint64_t
 		send_handshake_initiation(peer, false);
 }
 
+/* Whether addr (4 or 16 bytes) is one of this host's addresses: binding to it succeeds. If no
+ * socket can be had (no fds left) the answer is yes, since a dropped packet beats a loop. */
+static bool is_local_address(int family, const uint8_t *addr)
+{
+	union endpoint_addr a = { .sa.sa_family = (sa_family_t)family };
+	socklen_t alen = sizeof(a.in4);
+	if (family == AF_INET) {
+		memcpy(&a.in4.sin_addr, addr, 4);
+	} else {
+		memcpy(&a.in6.sin6_addr, addr, 16);
+		alen = sizeof(a.in6);
+	}
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	bool local = bind(fd, &a.sa, alen) == 0 || errno != EADDRNOTAVAIL;
+	close(fd);
+	return local;
+}
+
+/* A UDP datagram from a local address on the listen port, read from the TUN, is one of our own
+ * encrypted messages that routing sent into the tunnel (a peer's endpoint inside allowed IPs).
+ * Encrypting it again would loop forever; the kernel refuses such sends (ELOOP). Only packets
+ * with the listen port as source port pay for the address check. */
+static bool is_own_udp_send(const struct device *dev, const uint8_t *packet, size_t len, int family)
+{
+	size_t header_len;
+	unsigned protocol;
+	const uint8_t *src;
+	if (family == AF_INET) {
+		header_len = (size_t)(packet[0] & 0x0f) * 4;
+		protocol = packet[9];
+		src = packet + 12;
+		bool later_fragment = ((packet[6] & 0x1f) << 8 | packet[7]) != 0;
+		if (later_fragment || header_len < 20)
+			return false;
+	} else {
+		header_len = 40; /* the listen port's datagrams carry no extension headers */
+		protocol = packet[6];
+		src = packet + 8;
+	}
+	if (protocol != IPPROTO_UDP || len < header_len + 8)
+		return false;
+	uint16_t source_port = (uint16_t)(packet[header_len] << 8 | packet[header_len + 1]);
+	return source_port == dev->listen_port && is_local_address(family, src);
+}
+
 static void route_packet(struct device *dev, uint8_t *packet, size_t len, uint64_t now)
 {
 	int family;
@@ -303,6 +352,10 @@ static void route_packet(struct device *dev, uint8_t *packet, size_t len, uint64
 		dst = packet + 24;
 	} else {
 		dev->counters.tx_no_route++;
+		return;
+	}
+	if (is_own_udp_send(dev, packet, len, family)) {
+		dev->counters.tx_routing_loop++;
 		return;
 	}
 	struct peer *peer = allowedips_lookup(dev->allowedips, family, dst);

@@ -247,6 +247,35 @@ TEST(unrouted_packets_reach_the_owner)
 	CHECK(unrouted_a == 1);
 }
 
+/* The device's own encrypted UDP routed back into its TUN (an endpoint inside the tunnel) is
+ * dropped and counted, as the kernel refuses such sends; the same source port from a host
+ * behind the tunnel is forwarded. */
+TEST(own_udp_routed_into_the_tun_is_dropped)
+{
+	struct device_counters c0, c1;
+	struct peer_stats s0, s1;
+	device_get_counters(dev_a, &c0);
+	peer_get_stats(a_peer_b, &s0);
+	uint8_t pkt[128];
+	uint16_t port = device_listen_port(dev_a);
+	size_t len = udp_packet(pkt, "10.0.0.2", "10.0.0.2", "looped"); /* 10.0.0.2 is local here */
+	pkt[20] = (uint8_t)(port >> 8);
+	pkt[21] = (uint8_t)port;
+	device_send_packet(dev_a, pkt, len);
+	device_get_counters(dev_a, &c1);
+	peer_get_stats(a_peer_b, &s1);
+	CHECK(c1.tx_routing_loop == c0.tx_routing_loop + 1);
+	CHECK(s1.tx_bytes == s0.tx_bytes);
+	len = udp_packet(pkt, "10.9.0.1", "10.0.0.2", "forwarded");
+	pkt[20] = (uint8_t)(port >> 8);
+	pkt[21] = (uint8_t)port;
+	device_send_packet(dev_a, pkt, len);
+	pump_until(sink_received, 500);
+	CHECK_STR(received, "forwarded");
+	device_get_counters(dev_a, &c1);
+	CHECK(c1.tx_routing_loop == c0.tx_routing_loop + 1);
+}
+
 static int handshakes_target;
 static bool handshake_reached(void) { return handshakes_a >= handshakes_target; }
 
@@ -489,6 +518,7 @@ int main(void)
 	RUN(replayed_transport_is_dropped);
 	RUN(inner_source_must_belong_to_the_peer);
 	RUN(unrouted_packets_reach_the_owner);
+	RUN(own_udp_routed_into_the_tun_is_dropped);
 	RUN(cookie_reply_under_load_then_handshake);
 	RUN(endpoint_roams_to_the_new_source);
 	RUN(unanswered_initiation_is_retransmitted_fresh);
