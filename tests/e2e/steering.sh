@@ -6,7 +6,8 @@
 # through tngwg0 (a full TCP handshake with the peer on the TUN); ipset captures and kept set
 # elements; IPv6 to a captured port is refused; plaintext (IPv4 or IPv6) to an egress port from
 # B is dropped, local access stays; from the overlay only egress ports and replies pass, under
-# strict rp_filter; remove leaves no table, no rule, no route and the sysctls as they were.
+# strict rp_filter, and with forwarding on, nothing from the overlay is routed on to host C
+# (10.78.0.2, behind A) unless it is a reply; remove leaves no table, no rule, no route and the sysctls as they were.
 . "$(dirname "$0")/../lib/common.sh"
 require_root
 require_cmd nft ip socat /usr/bin/python3 cc pkg-config
@@ -21,8 +22,10 @@ fi
 # Not in $(...): ns_new registers the namespace for clean-up in this shell.
 ns_new a >/dev/null
 ns_new b >/dev/null
+ns_new c >/dev/null
 A="$T_PREFIX-a"
 B="$T_PREFIX-b"
+C="$T_PREFIX-c"
 ip -n "$A" link add va type veth peer name vb netns "$B"
 ip -n "$A" addr add 10.77.0.1/24 dev va
 ip -n "$B" addr add 10.77.0.2/24 dev vb
@@ -30,6 +33,23 @@ ip -n "$A" addr add fd77::1/64 dev va nodad
 ip -n "$B" addr add fd77::2/64 dev vb nodad
 ip -n "$A" link set va up
 ip -n "$B" link set vb up
+ip -n "$A" link add vc type veth peer name vc netns "$C"
+ip -n "$A" addr add 10.78.0.1/24 dev vc
+ip -n "$C" addr add 10.78.0.2/24 dev vc
+ip -n "$A" link set vc up
+ip -n "$C" link set vc up
+ip -n "$C" route add default via 10.78.0.1
+ip netns exec "$A" sysctl -qw net.ipv4.ip_forward=1
+# C counts the SYNs that reach it from B's address, whichever way they came.
+ip netns exec "$C" nft -f - <<'NFT'
+table ip count_c {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ip saddr 10.77.0.2 tcp flags & (syn | ack) == syn counter comment "syn from b"
+	}
+}
+NFT
+syns_at_c() { ip netns exec "$C" nft list table ip count_c | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'; }
 ip -n "$A" tuntap add dev tngwg0 mode tun
 ip -n "$A" link set tngwg0 up
 # Values that apply must change and remove must bring back; strict reverse-path filtering.
@@ -167,6 +187,18 @@ if ! ip netns exec "$A" /usr/bin/python3 "$peer" tngwg0 inject 10.77.0.2 10.77.0
 	pass overlay_to_unnamed_port_dropped
 else
 	fail overlay_to_unnamed_port_dropped "$(cat "$T_TMP/inject.log")"
+fi
+
+# A is a router (forwarding on): still, a peer cannot use the overlay to reach host C.
+check plain_forwarding_works ip netns exec "$B" sh -c "ip route add 10.78.0.0/24 via 10.77.0.1 &&
+	socat -u /dev/null TCP:10.78.0.2:8000,connect-timeout=2 2>/dev/null; true"
+check plain_forwarding_counted [ "$(syns_at_c)" -gt 0 ]
+before=$(syns_at_c)
+ip netns exec "$A" /usr/bin/python3 "$peer" tngwg0 inject 10.77.0.2 10.78.0.2 8000 >"$T_TMP/inject.log" 2>&1
+if [ "$(syns_at_c)" = "$before" ]; then
+	pass overlay_not_forwarded_to_other_hosts
+else
+	fail overlay_not_forwarded_to_other_hosts "C saw $(( $(syns_at_c) - before )) SYN(s) from the overlay"
 fi
 
 # Re-apply, and apply over a stale table of the same name: exactly one table and one rule.
