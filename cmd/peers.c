@@ -215,6 +215,10 @@ static void record_error(struct node_peer *np, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(np->last_error, sizeof(np->last_error), fmt, ap);
 	va_end(ap);
+	/* An AS's reply text may span lines; keep the error one line, as a peer's reported detail is. */
+	for (char *s = np->last_error; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
 	np->last_error_at = time(NULL);
 	char a[INET_ADDRSTRLEN];
 	addr_text(np->addr, a, sizeof(a));
