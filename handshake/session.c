@@ -344,6 +344,7 @@ static int grow_message(struct hs_session *s, size_t need)
 		return -1;
 	if (s->message) {
 		memcpy(p, s->message, s->message_len);
+		sodium_memzero(s->message, s->message_cap);
 		free(s->message);
 	}
 	s->message = p;
@@ -360,7 +361,7 @@ static void read_transport(struct hs_session *s, const uint8_t *frame, size_t le
 	}
 	size_t n = len - NOISE_TAGLEN - 1;
 	uint8_t more = s->scratch[0];
-	if (more > 1) {
+	if (more > 1 || (more && n != CHUNK_DATA_MAX)) {
 		fail_on_input(s, "malformed chunk");
 		return;
 	}

@@ -27,6 +27,8 @@
  * Its plaintext is a chunk, and chunks concatenate into application messages, so evidence may
  * exceed Noise's 65535-byte message limit:
  *   chunk       := u8 more (1 = further chunks follow, 0 = last) || data
+ *                  (every chunk but the last carries the most data a frame holds, 65518 bytes,
+ *                  so a message of n bytes costs at most n / 65518 + 1 frames)
  *   evidence    := u8 type (1) || u8 tee_len (0..31) || tee[tee_len]
  *                  || u32 evidence_len || evidence || u32 additional_len || additional
  *                  || wg_public_key[32] || u16 wg_port

@@ -6,6 +6,7 @@
  */
 #include "common/loop.h"
 #include "handshake/messages.h"
+#include "handshake/noise_xx.h"
 #include "handshake/session.h"
 #include "handshake/source_limit.h"
 #include "handshake/transport.h"
@@ -909,6 +910,58 @@ TEST(session_tampered_transport_message)
 	hs_session_free(r.s);
 }
 
+/* A peer speaking the protocol by hand: frames payload to the session. */
+static void feed_frame(struct hs_session *s, const uint8_t *payload, size_t len)
+{
+	uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
+	hs_session_receive(s, hdr, 4);
+	hs_session_receive(s, payload, len);
+}
+
+/* Completes Noise as initiator against responder r (which neither attests nor requires
+ * evidence); send is our transport cipher. */
+static void hand_made_initiator(struct hs_session *r, struct noise_cipher *send)
+{
+	struct noise_xx x;
+	struct noise_cipher recv;
+	uint8_t key[32], buf[512], payload[512], hello[HS_HELLO_LEN] = { HS_PROTOCOL_VERSION, 0 };
+	size_t len, plen;
+	randombytes_buf(key, sizeof(key));
+	noise_xx_init(&x, true, (const uint8_t *)"tng-wg/1", 8, key, NULL);
+	CHECK(noise_xx_write_message(&x, hello, sizeof(hello), buf, sizeof(buf), &len) == 0);
+	feed_frame(r, buf, len);
+	const uint8_t *out = hs_session_output(r, &len);
+	CHECK(len > 4 && noise_xx_read_message(&x, out + 4, len - 4, payload, sizeof(payload), &plen) == 0);
+	hs_session_output_consumed(r, len);
+	CHECK(noise_xx_write_message(&x, NULL, 0, buf, sizeof(buf), &len) == 0);
+	feed_frame(r, buf, len);
+	noise_xx_split(&x, send, &recv);
+	noise_xx_wipe(&x);
+}
+
+/* Each chunk before the last is full, so a message costs at most one frame per 64 KiB: a peer
+ * cannot keep the responder decrypting empty or tiny chunks for the whole deadline. */
+TEST(session_short_chunk_before_the_last_dropped)
+{
+	for (size_t data = 0; data < 2; data++) {
+		struct hs_session_config cr = { .initiator = false };
+		randombytes_buf(cr.static_private, 32);
+		struct sess_owner r = { 0 };
+		r.s = hs_session_new(&cr, &sess_ops, &r);
+		struct noise_cipher send;
+		hand_made_initiator(r.s, &send);
+		CHECK(hs_session_state(r.s) == HS_SESSION_RUNNING);
+		uint8_t chunk[2] = { 1, HS_MSG_EVIDENCE }, frame[2 + NOISE_TAGLEN];
+		for (int k = 0; k < 3 && hs_session_state(r.s) == HS_SESSION_RUNNING; k++) {
+			CHECK(noise_cipher_encrypt(&send, NULL, 0, chunk, 1 + data, frame) == 0);
+			feed_frame(r.s, frame, 1 + data + NOISE_TAGLEN);
+		}
+		CHECK(hs_session_state(r.s) == HS_SESSION_FAILED && hs_session_failed_on_input(r.s));
+		CHECK(hs_session_reason(r.s) == HS_PROTOCOL_ERROR);
+		hs_session_free(r.s);
+	}
+}
+
 int main(void)
 {
 	TEST_BEGIN("handshake");
@@ -918,6 +971,7 @@ int main(void)
 	RUN(session_peer_evidence_over_our_limit);
 	RUN(session_version_mismatch);
 	RUN(session_tampered_transport_message);
+	RUN(session_short_chunk_before_the_last_dropped);
 	RUN(both_accept_same_psk);
 	RUN(deferred_answers_and_large_evidence);
 	RUN(evidence_over_limit_refused);
