@@ -59,7 +59,9 @@ static void print_summary(FILE *out, const struct node_config *cfg)
 		fprintf(out, "  verifies: peers with %s, policy_ids", v->as_addr);
 		for (size_t j = 0; j < v->n_policy_ids; j++)
 			fprintf(out, "%s%s", j ? "," : " ", v->policy_ids[j]);
-		fprintf(out, "%s\n", v->n_trusted_certs ? "" : " (token keys fetched from the AS)");
+		fprintf(out, "%s\n", v->skip_as_token_cert_verify ? " (the token's own key, unchecked: testing only)"
+				     : v->n_trusted_certs      ? ""
+								: " (token keys fetched from the AS)");
 	}
 	if (!cfg->n_verifiers && !cfg->no_ra)
 		fprintf(out, "  verifies: nothing (peers are not attested by this node)\n");

@@ -4,7 +4,7 @@
 # accepts (checked with 'nft -c' in a namespace of this test).
 . "$(dirname "$0")/../lib/common.sh"
 require_root
-require_cmd nft ip
+require_cmd nft ip openssl
 [ -x "$TNGWG" ] || { echo "FAIL check: $TNGWG is not built"; exit 1; }
 cd "$ROOT_DIR" || exit 1
 configs=tests/configs
@@ -90,6 +90,26 @@ for c in one-way-client one-way-server capture-forms; do
 		fail "ok_$c" "rc=$rc: $(cat "$T_TMP/err")"
 	fi
 done
+
+# Where the token keys come from: the configured files, the AS, or (testing) the token itself.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=as-ca -days 1 \
+	-keyout "$T_TMP/ca.key" -out "$T_TMP/ca.pem" 2>/dev/null
+cat >"$T_TMP/keys.json" <<JSON
+{ "add_egress": [
+  { "netfilter": { "capture_dst": { "port": 9001 } },
+    "verify": { "as_addr": "http://10.0.0.254:8080", "policy_ids": ["a"], "skip_as_token_cert_verify": true } },
+  { "netfilter": { "capture_dst": { "port": 9002 } },
+    "verify": { "as_addr": "http://10.0.0.254:8080", "policy_ids": ["b"],
+                "trusted_certs_paths": ["$T_TMP/ca.pem"] } } ] }
+JSON
+run_check "$T_TMP/keys.json"
+if [ "$rc" -eq 0 ] &&
+	has_line "$T_TMP/out" "  verifies: peers with http://10.0.0.254:8080, policy_ids a (the token's own key, unchecked: testing only)" &&
+	has_line "$T_TMP/out" "  verifies: peers with http://10.0.0.254:8080, policy_ids b"; then
+	pass summary_names_the_token_key_source
+else
+	fail summary_names_the_token_key_source "rc=$rc: $(cat "$T_TMP/out" "$T_TMP/err")"
+fi
 
 run_check "$T_TMP/absent.json"
 if [ "$rc" -eq 1 ] && has_line "$T_TMP/err" "$T_TMP/absent.json: cannot open: No such file or directory"; then
