@@ -18,6 +18,8 @@
 #include "common/log.h"
 
 #define UAPI_LINE_MAX 1024
+/* Out of descriptors: stop accepting this long rather than wake for the listener again and again. */
+#define ACCEPT_PAUSE_NS (100 * NSEC_PER_MSEC)
 
 enum uapi_op { OP_NONE, OP_GET, OP_STATS, OP_SET };
 
@@ -42,6 +44,7 @@ struct uapi_conn {
 	struct set_state set;
 	char *out;
 	size_t out_len, out_cap, out_sent;
+	bool out_incomplete; /* an answer did not fit in memory: close rather than send part of it */
 	bool close_when_sent;
 };
 
@@ -49,6 +52,7 @@ struct uapi_server {
 	struct loop *loop;
 	struct device *dev;
 	int listen_fd;
+	struct loop_timer accept_resume;
 	int inotify_fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	dev_t st_dev;
@@ -78,9 +82,17 @@ static void out_printf(struct uapi_conn *c, const char *fmt, ...)
 		size_t cap = c->out_cap ? c->out_cap * 2 : 4096;
 		while (cap - c->out_len <= (size_t)n)
 			cap *= 2;
-		char *p = realloc(c->out, cap);
-		if (!p)
+		/* Not realloc: the old buffer may hold keys and must be wiped. */
+		char *p = malloc(cap);
+		if (!p) {
+			c->out_incomplete = true;
 			return;
+		}
+		if (c->out) {
+			memcpy(p, c->out, c->out_len);
+			sodium_memzero(c->out, c->out_cap);
+			free(c->out);
+		}
 		c->out = p;
 		c->out_cap = cap;
 	}
@@ -417,6 +429,10 @@ static void on_conn_event(void *ctx, int fd, unsigned events);
 /* Send what is buffered; false when the connection was closed. */
 static bool conn_flush(struct uapi_conn *c)
 {
+	if (c->out_incomplete) {
+		conn_close(c);
+		return false;
+	}
 	while (c->out_sent < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
@@ -544,8 +560,16 @@ static void on_accept(void *ctx, int fd, unsigned events)
 	struct uapi_server *srv = ctx;
 	for (;;) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0)
+		if (cfd < 0 && errno == EINTR)
+			continue;
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				log_warn("uapi", "%s: accept: %s; pausing", device_ifname(srv->dev), strerror(errno));
+				loop_unwatch(srv->loop, fd);
+				loop_timer_arm_in(srv->loop, &srv->accept_resume, ACCEPT_PAUSE_NS);
+			}
 			return;
+		}
 		struct uapi_conn *c = calloc(1, sizeof(*c));
 		if (!c || loop_watch(srv->loop, cfd, LOOP_READ, on_conn_event, c) < 0) {
 			free(c);
@@ -557,6 +581,13 @@ static void on_accept(void *ctx, int fd, unsigned events)
 		c->next = srv->conns;
 		srv->conns = c;
 	}
+}
+
+static void resume_accepting(void *ctx)
+{
+	struct uapi_server *srv = ctx;
+	if (loop_watch(srv->loop, srv->listen_fd, LOOP_READ, on_accept, srv) < 0)
+		loop_timer_arm_in(srv->loop, &srv->accept_resume, ACCEPT_PAUSE_NS);
 }
 
 /* ---- The socket file ---- */
@@ -644,6 +675,7 @@ struct uapi_server *uapi_server_new(struct loop *loop, struct device *dev, const
 	srv->gone = gone;
 	srv->gone_ctx = ctx;
 	srv->listen_fd = srv->inotify_fd = -1;
+	loop_timer_init(&srv->accept_resume, resume_accepting, srv);
 	int rc = uapi_socket_path(dir, device_ifname(dev), srv->path, sizeof(srv->path));
 	if (!rc)
 		rc = mkdir_p(dir);
@@ -678,6 +710,7 @@ void uapi_server_free(struct uapi_server *srv)
 		return;
 	while (srv->conns)
 		conn_close(srv->conns);
+	loop_timer_cancel(srv->loop, &srv->accept_resume);
 	if (srv->inotify_fd >= 0) {
 		loop_unwatch(srv->loop, srv->inotify_fd);
 		close(srv->inotify_fd);

@@ -10,6 +10,7 @@
 #include "handshake/session.h"
 #include "handshake/source_limit.h"
 #include "handshake/transport.h"
+#include "tests/unit/descriptors.h"
 #include "tests/unit/test.h"
 
 #include <arpa/inet.h>
@@ -17,7 +18,6 @@
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -588,16 +588,8 @@ TEST(out_of_descriptors_pauses_and_recovers)
 	pair_init(&p, true, true, true, true);
 	CHECK(pair_start(&p, default_cfg()) == 0);
 	/* a client connects while every descriptor is taken: accept fails with EMFILE */
-	struct rlimit old, low;
-	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
-	low = old;
-	low.rlim_cur = 256;
-	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
-	int fillers[256], nfill = 0, fd;
-	while (nfill < 256 && (fd = dup(0)) >= 0)
-		fillers[nfill++] = fd;
-	CHECK(nfill > 1 && errno == EMFILE);
-	close(fillers[--nfill]);
+	struct descriptor_hog hog;
+	CHECK(descriptors_take_all_but_one(&hog));
 	int client = raw_connect("127.0.0.1", hs_transport_port(p.a.t));
 	CHECK(client >= 0);
 	const uint8_t garbage[] = { 0, 0, 0, 3, 'b', 'a', 'd' };
@@ -605,9 +597,7 @@ TEST(out_of_descriptors_pauses_and_recovers)
 	for (int i = 0; i < 5; i++)
 		loop_run_once(p.loop, 10);
 	/* descriptors come back: the queued client is served and the node works */
-	while (nfill)
-		close(fillers[--nfill]);
-	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	CHECK(descriptors_give_back(&hog));
 	CHECK(refused_with(p.loop, client, HS_PROTOCOL_ERROR));
 	close(client);
 	connect_node(&p.b, &p.a);

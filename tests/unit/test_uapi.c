@@ -6,6 +6,7 @@
 #include "overlay/crypto.h"
 #include "overlay/device.h"
 #include "overlay/uapi.h"
+#include "tests/unit/descriptors.h"
 #include "tests/unit/test.h"
 #include "tun/tun.h"
 
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TRANSCRIPT "/work/shared/vectors/wireguard/wg_uapi_transcript.txt"
@@ -381,6 +383,35 @@ TEST(unknown_operation_closes_without_answer)
 	CHECK(!strcmp(ask("bogus=1\n\n"), ""));
 }
 
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A client waits while every descriptor is taken: the server stops polling its listener instead
+ * of waking for it again and again, and serves the client once descriptors are back. */
+TEST(out_of_descriptors_pauses_accepting)
+{
+	struct descriptor_hog hog;
+	CHECK(descriptors_take_all_but_one(&hog));
+	int client = connect_socket();
+	CHECK(client >= 0);
+	/* Each iteration waits up to 20 ms unless something is ready: a spinning loop does
+	 * thousands in the 300 ms, a waiting one a handful. */
+	int iterations = 0;
+	for (uint64_t end = monotonic_ms() + 300; monotonic_ms() < end; iterations++)
+		loop_run_once(loop, 20);
+	CHECK(iterations < 100);
+	CHECK(descriptors_give_back(&hog));
+	CHECK(send(client, "get=1\n\n", 7, MSG_NOSIGNAL) == 7);
+	char out[4096];
+	collect(client, out, sizeof(out), 1);
+	CHECK(strstr(out, "errno=0\n\n") != NULL);
+	close(client);
+}
+
 TEST(socket_mode_and_deletion_stops)
 {
 	struct stat st;
@@ -436,6 +467,7 @@ int main(void)
 	RUN(peer_removed_while_a_request_is_half_sent);
 	RUN(stats_operation_lists_counters);
 	RUN(unknown_operation_closes_without_answer);
+	RUN(out_of_descriptors_pauses_accepting);
 	RUN(socket_mode_and_deletion_stops);
 	uapi_server_free(srv);
 	device_free(dev);
