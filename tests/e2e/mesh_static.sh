@@ -2,10 +2,11 @@
 # Static peers (`overlay.peers`) and re-attestation every 10 s, on three nodes:
 #   nodes 1 and 2 list each other: right after `up`, with no application traffic sent, each shows
 #   the other as up and attested and `wg show` lists it with a WireGuard handshake;
-#   node 1 also lists node 3, which is down: node 1 keeps retrying it, and once node 3 comes up
-#   (listing no peers) the tunnel is there without any traffic;
+#   node 1 also lists node 3, which is down: node 1 keeps retrying it (its last error is renewed),
+#   and once node 3 comes up (listing no peers) the tunnel is there without any traffic;
 #   re-attestation rotates the pre-shared key (different after, the same on both sides), the
-#   attestation count grows, and echo exchanges on 9001 all succeed across the rotations.
+#   attestation count grows, and echo exchanges on 9001 all succeed across the rotations, on new
+#   connections and on one connection held open throughout.
 . "$(dirname "$0")/../lib/common.sh"
 . "$ROOT_DIR/netns-scripts/mesh.sh"
 mesh_for_test
@@ -23,14 +24,21 @@ static_config() {
 	echo "$out"
 }
 
-# A field of node K's `wg show dump` line for the peer whose allowed-ips is host D's address:
-# 2 pre-shared key, 5 latest handshake (seconds since the epoch, 0 for none).
+# Node K's `wg show dump` line for host D (allowed-ips D/32): field 5 is the latest handshake
+# (seconds since the epoch, 0 for none).
 wg_field() {
 	mesh_node_exec "$1" wg show tngwg0 dump |
 		awk -v a="$(mesh_ip "$2")/32" -v f="$3" 'NR > 1 && $4 == a { print $f }'
 }
 
 wg_handshaken() { [ "$(wg_field "$1" "$2" 5)" -gt 0 ] 2>/dev/null; }
+
+# Node K's pre-shared key for host D, as `wg show IF preshared-keys` lists it.
+wg_psk() {
+	local key
+	key=$(wg_field "$1" "$2" 1) && [ -n "$key" ] || return 1
+	mesh_node_exec "$1" wg show tngwg0 preshared-keys | awk -v k="$key" '$1 == k { print $2 }'
+}
 
 # Node K holds D as a configured peer, attested and up, with a WireGuard session.
 static_up() {
@@ -43,22 +51,22 @@ peer_up() {
 	mesh_peer_is "$1" "$2" up && [ "$(mesh_peer "$1" "$2" attested)" = true ] && wg_handshaken "$1" "$2"
 }
 
-# Both ends of the tunnel between A and B use the same pre-shared key, printed once.
+# Both ends of the tunnel between A and B use the same pre-shared key, printed once; sampled until
+# they agree, since a rotation may fall between the two reads.
 shared_psk() {
-	local a b
-	a=$(wg_field "$1" "$2" 2) && b=$(wg_field "$2" "$1" 2) || return 1
-	[ -n "$a" ] && [ "$a" != "(none)" ] && [ "$a" = "$b" ] || return 1
-	echo "$a"
-}
-
-# A shared PSK, sampled until both ends agree (a rotation may fall between the two reads).
-settled_psk() {
-	local i psk
+	local i a b
 	for i in $(seq 1 25); do
-		psk=$(shared_psk "$1" "$2") && { echo "$psk"; return 0; }
+		a=$(wg_psk "$1" "$2") && b=$(wg_psk "$2" "$1") &&
+			[ -n "$a" ] && [ "$a" != "(none)" ] && [ "$a" = "$b" ] && { echo "$a"; return 0; }
 		sleep 0.2
 	done
 	return 1
+}
+
+# Node K's last error about D happened at another time than T: a new attempt failed.
+error_time_changed() {
+	local t
+	t=$(mesh_peer "$1" "$2" last_error_at) && [ -n "$t" ] && [ "$t" != "$3" ]
 }
 
 attested_more_than() { [ "$(mesh_peer "$1" "$2" attestations)" -gt "$3" ]; }
@@ -83,17 +91,24 @@ down_peer_retried() {
 	check mesh_static.down_peer_failed wait_for 20 mesh_peer_is 1 3 failed
 	check mesh_static.down_peer_error_named wait_for 5 mesh_peer_error_has 1 3 connect_failed
 	check mesh_static.down_peer_no_tunnel mesh_wg_lacks 1 3
+	local first
+	first=$(mesh_peer 1 3 last_error_at)
+	check mesh_static.down_peer_error_time test -n "$first"
+	check mesh_static.down_peer_tried_again wait_for 20 error_time_changed 1 3 "$first"
 	check mesh_static.down_peer_started mesh_start 3 "$(static_config 3)" --svn 1
 	check mesh_static.down_peer_up_on_1 wait_for 40 static_up 1 3
 	check mesh_static.down_peer_up_on_3 wait_for 10 peer_up 3 1
 	check mesh_static.down_peer_not_static_on_3 test "$(mesh_peer 3 1 static)" = false
 }
 
-# Echo exchanges from node 1 to node 2 on 9001 every half second until N exchanges; each must work.
+# N rounds, half a second apart, from node 1 to node 2 on 9001: an exchange on a new connection,
+# and a line on the one connection open on fd FLOW; every one must come back.
 echo_loop() {
-	local n=$1 i failed=0
+	local n=$1 i failed=0 line
 	for ((i = 0; i < n; i++)); do
 		mesh_echo 1 "$(mesh_ip 2)" tcp 9001 "$marker-$i" || { failed=$((failed + 1)); echo "exchange $i failed" >&2; }
+		echo "$marker-flow-$i" >&"${FLOW[1]}" && read -r -t 5 line <&"${FLOW[0]}" &&
+			[ "$line" = "$marker-flow-$i" ] || { failed=$((failed + 1)); echo "flow line $i failed" >&2; }
 		sleep 0.5
 	done
 	[ "$failed" -eq 0 ]
@@ -101,12 +116,15 @@ echo_loop() {
 
 psk_rotation() {
 	local before after count
-	before=$(settled_psk 1 2)
+	before=$(shared_psk 1 2)
 	check mesh_static.psk_same_on_both_sides test -n "$before"
 	count=$(mesh_peer 1 2 attestations)
+	coproc FLOW { mesh_node_exec 1 socat -T 60 - "TCP4:$(mesh_ip 2):9001,connect-timeout=5"; }
 	# About 25 s: more than two re-attestation intervals.
 	check mesh_static.traffic_across_rotations echo_loop 40
-	after=$(settled_psk 1 2)
+	exec {FLOW[1]}>&-
+	wait "$FLOW_PID"
+	after=$(shared_psk 1 2)
 	check mesh_static.psk_same_after_rotation test -n "$after"
 	check mesh_static.psk_rotated test "$before" != "$after"
 	check mesh_static.attestations_grew attested_more_than 1 2 "${count:-0}"
