@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A verifier or an evidence source that never answers, or answers nonsense (scenario config with a
-# 3 s handshake deadline, `overlay.handshake_timeout`), on four nodes:
-#   the AS stalls: the attested handshake 1 -> 3 fails at the deadline, with no tunnel; meanwhile
-#   node 1 answers `tng-wg show` and its tunnel to node 2 carries traffic; the AS answers again:
-#   the tunnel comes up;
-#   the AS answers 500, then garbage: 2 -> 3 is refused with that reason in `show`'s last_error;
-#   node 4's AA stalls: 1 -> 4 fails at the deadline, node 4 still answers `show`, 1 -> 2 still
-#   works; the AA answers again: the tunnel comes up;
+# 6 s handshake deadline, `overlay.handshake_timeout`), on four nodes; node 1 has a tunnel to node 2:
+#   node 4's AA stalls: the attested handshake 1 -> 4 fails at the deadline, with no tunnel; while it
+#   hangs, nodes 1 and 4 answer `tng-wg show`, 1 -> 2 carries traffic and node 1 makes a new tunnel
+#   to node 3; the AA answers again: the tunnel 1 -> 4 comes up;
+#   the AS stalls: 2 -> 4 fails the same way while nodes 2 and 4 answer `show` and 1 -> 2 works;
+#   the AS answers again: the tunnel comes up;
+#   the AS answers 500, then garbage: 3 -> 4 is refused with that reason in `show`'s last_error;
+#   the AS answers again: the tunnel comes up;
 #   and nothing sent on 9001 crossed the bridge in plaintext.
 . "$(dirname "$0")/../lib/common.sh"
 . "$ROOT_DIR/netns-scripts/mesh.sh"
@@ -32,17 +33,21 @@ not_up() {
 	state=$(mesh_peer "$1" "$2" state) && [ -n "$state" ] && [ "$state" != up ]
 }
 
-# While a handshake from node A to node D hangs on a stalled verifier or evidence source, node A
-# and node S (also waiting on the stalled part) answer `show` and node 1's tunnel to node 2 works; the handshake
-# then fails at the deadline, with no tunnel on either side.
+# While a handshake from node A to node D hangs on a stalled verifier or evidence source, nodes A
+# and D answer `show`, node 1's tunnel to node 2 works, and node A reaches each further host given;
+# the handshake then fails at the deadline, with no tunnel on either side.
 stalled() {
-	local a=$1 d=$2 s=$3 name=$4
-	mesh_refused "$a" "$d" tcp 9001 "$marker" >"$T_TMP/refused" 2>&1 &
+	local name=$1 a=$2 d=$3 other
+	shift 3
+	mesh_refused "$a" "$d" tcp 9001 "$marker" &
 	local refuse=$!
 	check "mesh_stall.${name}_attesting" wait_for 10 mesh_peer_is "$a" "$d" attesting
 	check "mesh_stall.${name}_show_answers_on_$a" show_answers "$a"
-	check "mesh_stall.${name}_show_answers_on_$s" show_answers "$s"
-	check "mesh_stall.${name}_other_tunnel_works" mesh_echo 1 "$(mesh_ip 2)" tcp 9001 "$marker"
+	check "mesh_stall.${name}_show_answers_on_$d" show_answers "$d"
+	check "mesh_stall.${name}_existing_tunnel_works" mesh_echo 1 "$(mesh_ip 2)" tcp 9001 "$marker"
+	for other in "$@"; do
+		check "mesh_stall.${name}_new_tunnel_${a}_to_$other" mesh_reaches "$a" "$other" tcp 9001 "$marker"
+	done
 	if wait "$refuse"; then pass "mesh_stall.${name}_refused"; else fail "mesh_stall.${name}_refused"; fi
 	check "mesh_stall.${name}_failed" wait_for 20 mesh_peer_is "$a" "$d" failed
 	check "mesh_stall.${name}_timeout" mesh_peer_error_has "$a" "$d" timeout
@@ -51,7 +56,7 @@ stalled() {
 }
 
 setup() {
-	jq '.overlay = {"handshake_timeout": 3}' "$ROOT_DIR/netns-scripts/configs/mesh-two-way-ra.json" \
+	jq '.overlay = {"handshake_timeout": 6}' "$ROOT_DIR/netns-scripts/configs/mesh-two-way-ra.json" \
 		>"$config" || return 1
 	mesh_create 4 && mesh_start_as || return 1
 	local k
@@ -62,31 +67,31 @@ setup() {
 		mesh_reaches 1 2 tcp 9001 "$marker" && mesh_capture_start
 }
 
+aa_stall() {
+	stalled aa_stall 1 4 3
+	mesh_stop_aa 4
+	check mesh_stall.aa_answers_again mesh_start_aa 4 --svn 1
+	check mesh_stall.aa_answers_again_tunnel mesh_reaches 1 4 tcp 9001 "$marker"
+}
+
 as_stall() {
 	as_mode stall
-	stalled 1 3 3 as_stall
+	stalled as_stall 2 4
 	as_mode ok
-	check mesh_stall.as_answers_again_tunnel mesh_reaches 1 3 tcp 9001 "$marker"
+	check mesh_stall.as_answers_again_tunnel mesh_reaches 2 4 tcp 9001 "$marker"
 }
 
 as_errors() {
 	as_mode 500
-	check mesh_stall.as_500_refused wait_for 20 refused_for 2 3 "HTTP 500"
-	check mesh_stall.as_500_not_up not_up 2 3
-	check mesh_stall.as_500_no_tunnel mesh_wg_lacks 2 3
+	check mesh_stall.as_500_refused wait_for 20 refused_for 3 4 "HTTP 500"
+	check mesh_stall.as_500_not_up not_up 3 4
+	check mesh_stall.as_500_no_tunnel mesh_wg_lacks 3 4
 	as_mode garbage
-	check mesh_stall.as_garbage_refused wait_for 30 refused_for 2 3 "token-invalid"
-	check mesh_stall.as_garbage_not_up not_up 2 3
-	check mesh_stall.as_garbage_no_tunnel mesh_wg_lacks 2 3
+	check mesh_stall.as_garbage_refused wait_for 30 refused_for 3 4 "token-invalid"
+	check mesh_stall.as_garbage_not_up not_up 3 4
+	check mesh_stall.as_garbage_no_tunnel mesh_wg_lacks 3 4
 	as_mode ok
-	check mesh_stall.as_ok_tunnel mesh_reaches 2 3 tcp 9001 "$marker"
-}
-
-aa_stall() {
-	stalled 1 4 4 aa_stall
-	mesh_stop_aa 4
-	check mesh_stall.aa_answers_again mesh_start_aa 4 --svn 1
-	check mesh_stall.aa_answers_again_tunnel mesh_reaches 1 4 tcp 9001 "$marker"
+	check mesh_stall.as_ok_tunnel mesh_reaches 3 4 tcp 9001 "$marker"
 }
 
 no_plaintext() {
@@ -96,9 +101,9 @@ no_plaintext() {
 
 if setup; then
 	pass mesh_stall.setup
+	aa_stall
 	as_stall
 	as_errors
-	aa_stall
 	no_plaintext
 else
 	fail mesh_stall.setup "the mesh did not come up"
