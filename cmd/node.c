@@ -6,6 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -178,6 +183,20 @@ void node_stop(struct node *n)
 	free(n);
 }
 
+/* Whether ifname is a TUN device (its driver says "tun"): only such a device can be a killed
+ * daemon's interface, whatever name a config gives. */
+static bool is_tun_device(const char *ifname)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = { .ifr_data = (char *)&info };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool tun = fd >= 0 && ioctl(fd, SIOCETHTOOL, &ifr) == 0 && !strcmp(info.driver, "tun");
+	if (fd >= 0)
+		close(fd);
+	return tun;
+}
+
 int node_cleanup_leftovers(const struct node_config *cfg, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -192,6 +211,12 @@ int node_cleanup_leftovers(const struct node_config *cfg, char *err, size_t errl
 	char uapi_path[128];
 	if (uapi_socket_path(UAPI_DEFAULT_DIR, cfg->overlay.ifname, uapi_path, sizeof(uapi_path)) == 0)
 		unlink(uapi_path); /* the killed daemon's; wg would only find it refused */
+	if (nl_link_index(cfg->overlay.ifname) > 0 && !is_tun_device(cfg->overlay.ifname)) {
+		if (rc == 0)
+			snprintf(err, errlen, "%s is not a TUN device, so not tng-wg's: left in place",
+				 cfg->overlay.ifname);
+		return -1;
+	}
 	int lrc = nl_link_delete(cfg->overlay.ifname);
 	if (lrc < 0 && lrc != -ENODEV && rc == 0) {
 		snprintf(err, errlen, "cannot delete %s: %s", cfg->overlay.ifname, strerror(-lrc));

@@ -7,10 +7,12 @@
 # elements; IPv6 to a captured port is refused; plaintext (IPv4 or IPv6) to an egress port from
 # B is dropped, local access stays; from the overlay only egress ports and replies pass, under
 # strict rp_filter, and with forwarding on, nothing from the overlay is routed on to host C
-# (10.78.0.2, behind A) unless it is a reply; remove leaves no table, no rule, no route and the sysctls as they were.
+# (10.78.0.2, behind A) unless it is a reply; remove leaves no table, no rule, no route and the
+# sysctls as they were; 'tng-wg down' after a killed daemon deletes only a TUN device.
 . "$(dirname "$0")/../lib/common.sh"
 require_root
 require_cmd nft ip socat /usr/bin/python3 cc pkg-config
+[ -x "$TNGWG" ] || { echo "FAIL steering: $TNGWG is not built"; exit 1; }
 
 tool="$T_TMP/policy_tool"
 peer="$ROOT_DIR/tests/tools/tun_peer.py"
@@ -226,5 +228,23 @@ check state_file_removed [ ! -e "$state/tngwg0.sysctl" ]
 check plain_again reaches "$B" TCP:10.77.0.1:7000 a7000
 check ingress_plain_again reaches "$A" TCP:10.77.0.2:9001 b9001
 check remove_twice ip netns exec "$A" "$tool" remove "$T_TMP/node.json" "$state"
+
+# 'tng-wg down' without a daemon deletes a leftover overlay TUN, never a device of another kind
+# that a config happens to name.
+leftover_config() { # IFNAME
+	printf '{"add_egress": [{"netfilter": {"capture_dst": {"port": 7000}}, "no_ra": true}],
+	  "overlay": {"interface": "%s"}}\n' "$1" >"$T_TMP/$1.json"
+	echo "$T_TMP/$1.json"
+}
+ip -n "$A" link add tngvx0 type veth peer name tngvx1
+ip netns exec "$A" "$TNGWG" down "$(leftover_config tngvx0)" >"$T_TMP/down.log" 2>&1
+if ip -n "$A" link show tngvx0 >/dev/null && grep -q "tngvx0 is not a TUN device" "$T_TMP/down.log"; then
+	pass down_keeps_a_device_that_is_not_tun
+else
+	fail down_keeps_a_device_that_is_not_tun "$(cat "$T_TMP/down.log")"
+fi
+ip -n "$A" tuntap add dev tngtx0 mode tun
+ip netns exec "$A" "$TNGWG" down "$(leftover_config tngtx0)" >>"$T_TMP/down.log" 2>&1
+check down_removes_a_leftover_tun [ -z "$(ip -n "$A" link show tngtx0 2>/dev/null)" ]
 
 finish
