@@ -251,7 +251,7 @@ static EVP_PKEY *header_key(const cJSON *header, const struct token_expect *ex, 
 	if (key)
 		record(res, "key", true, TOKEN_OK, "jwk matches x5c[0], which chains to a trusted CA");
 	else
-		record(res, "key", false, TOKEN_INVALID, "%s", why);
+		res->key_untrusted = !record(res, "key", false, TOKEN_INVALID, "%s", why);
 	return key;
 }
 

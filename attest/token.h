@@ -57,6 +57,7 @@ struct token_result {
 	char tee[32];                /* "" when the token does not say */
 	int64_t exp;                 /* 0 when absent */
 	char policy_ids[128];        /* the policy ids the token names, comma-separated */
+	bool key_untrusted;          /* the "key" check failed: the anchors endorse no key of it */
 };
 
 /* Verify a compact JWS. Returns res->status (TOKEN_OK only when every check passed). */

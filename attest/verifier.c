@@ -22,6 +22,7 @@ struct verifier {
 	uint64_t timeout_ns;
 	struct trust_anchors *anchors;
 	bool anchors_ready;
+	bool anchors_fetched;            /* from the AS, not configured */
 	bool trust_embedded_key;
 	struct as_call *anchor_call;     /* fetching anchors from the AS */
 	char certificate_error[200];     /* why GET /certificate did not give anchors */
@@ -38,6 +39,7 @@ struct verify_request {
 	cJSON *runtime_data;
 	char *tee;
 	struct loop_timer deadline;
+	bool anchors_refetched;          /* fetched again for this token once already */
 	verdict_fn done;
 	void *ctx;
 };
@@ -126,6 +128,30 @@ static enum verdict_reason reason_of(enum token_status s)
 	return VERDICT_TOKEN_INVALID;
 }
 
+static void fetch_anchors(struct verifier *v);
+
+/*
+ * Fetched anchors go stale when the AS restarts with another signing key (Trustee without a
+ * configured signer makes a new one at every start): a token whose key they do not endorse has
+ * them fetched again, once per request, before it is judged. True when that refetch started.
+ */
+static bool refetch_anchors_for(struct verify_request *r, const struct token_result *res)
+{
+	struct verifier *v = r->v;
+	if (!res->key_untrusted || !v->anchors_fetched || r->anchors_refetched)
+		return false;
+	struct trust_anchors *fresh = trust_anchors_new();
+	if (!fresh)
+		return false;
+	r->anchors_refetched = true;
+	trust_anchors_free(v->anchors);
+	v->anchors = fresh;
+	v->anchors_ready = false;
+	log_info("verify", "the token's key is not among the anchors fetched from the AS: fetching them again");
+	fetch_anchors(v);
+	return v->anchor_call != NULL;
+}
+
 static void check_token(struct verify_request *r)
 {
 	struct verifier *v = r->v;
@@ -136,6 +162,8 @@ static void check_token(struct verify_request *r)
 	};
 	struct token_result res;
 	enum token_status st = token_verify(r->token, strlen(r->token), &ex, &res);
+	if (refetch_anchors_for(r, &res))
+		return; /* settled again once the anchors are back */
 	char detail[320];
 	const struct token_check *failed = NULL;
 	for (size_t i = 0; i < res.n_checks && !failed; i++)
@@ -167,7 +195,7 @@ static void settle_waiting(struct verifier *v, const char *failure)
 		struct verify_request *r = v->requests;
 		while (r && !r->token)
 			r = r->next;
-		if (!r || v->doomed)
+		if (!r || v->doomed || (!failure && !v->anchors_ready))
 			break;
 		if (failure)
 			conclude_with(r, VERDICT_NO_TRUST_ANCHOR, failure);
@@ -330,6 +358,7 @@ struct verifier *verifier_new(struct loop *loop, const struct verifier_config *c
 	v->anchors_ready = cfg->n_trusted_certs > 0 || v->trust_embedded_key;
 	if (v->trust_embedded_key)
 		log_warn("verify", "skip_as_token_cert_verify: tokens are accepted on the key they carry; testing only");
+	v->anchors_fetched = !v->anchors_ready;
 	if (!v->anchors_ready) {
 		log_warn("verify", "no trusted_certs_paths: trust anchors will be fetched from %s, "
 			 "which trusts the network path to the AS", cfg->as_addr);
