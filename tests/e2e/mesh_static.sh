@@ -6,7 +6,9 @@
 #   and once node 3 comes up (listing no peers) the tunnel is there without any traffic;
 #   re-attestation rotates the pre-shared key (different after, the same on both sides), the
 #   attestation count grows, and echo exchanges on 9001 all succeed across the rotations, on new
-#   connections and on one connection held open throughout.
+#   connections and on one connection held open throughout;
+#   the AS stalls: re-attestation fails and cuts the tunnels; the AS answers again: node 1 brings
+#   back its tunnels to the peers it lists, node 3's included, with no traffic sent.
 . "$(dirname "$0")/../lib/common.sh"
 . "$ROOT_DIR/netns-scripts/mesh.sh"
 mesh_for_test
@@ -14,12 +16,13 @@ mesh_for_test
 scenario=$ROOT_DIR/netns-scripts/configs/mesh-two-way-ra.json
 marker="tngwg-static-$RANDOM$RANDOM"
 
-# The scenario config with re-attestation every 10 s and the given static peers (node numbers).
+# The scenario config with re-attestation every 10 s, a 4 s handshake deadline and the given static
+# peers (node numbers).
 static_config() {
 	local out=$T_TMP/static-$1.json peers k
 	shift
 	peers=$(for k in "$@"; do mesh_ip "$k"; done | jq -R . | jq -sc .)
-	jq --argjson peers "$peers" '.overlay = {"reattest_interval": 10, "peers": $peers}' \
+	jq --argjson peers "$peers" '.overlay = {"reattest_interval": 10, "handshake_timeout": 4, "peers": $peers}' \
 		"$scenario" >"$out" || return 1
 	echo "$out"
 }
@@ -131,11 +134,26 @@ psk_rotation() {
 	check mesh_static.still_up static_up 1 2
 }
 
+# Re-attestation while the AS stalls cuts the tunnels; node 1 then restores those to its listed
+# peers on its own (node 3 lists nobody, so 1 -> 3 comes back only from node 1's retries).
+as_stall_and_back() {
+	echo stall >"$MESH_DIR/as/mode"
+	check mesh_static.as_stall_cuts_2 wait_for 40 mesh_peer_is 1 2 failed
+	check mesh_static.as_stall_cuts_3 wait_for 40 mesh_peer_is 1 3 failed
+	check mesh_static.as_stall_reattestation_failed mesh_peer_error_has 1 3 "re-attestation failed"
+	check mesh_static.as_stall_no_tunnel mesh_wg_lacks 1 3
+	echo ok >"$MESH_DIR/as/mode"
+	check mesh_static.as_back_2_up wait_for 40 static_up 1 2
+	check mesh_static.as_back_3_up wait_for 40 static_up 1 3
+	check mesh_static.as_back_3_has_1 wait_for 10 peer_up 3 1
+}
+
 if setup; then
 	pass mesh_static.setup
 	listed_peers_up
 	down_peer_retried
 	psk_rotation
+	as_stall_and_back
 else
 	fail mesh_static.setup "the mesh did not come up"
 fi
