@@ -87,7 +87,8 @@ struct device_counters {
 void device_get_counters(const struct device *dev, struct device_counters *out);
 
 /* Owner hooks. unrouted: a packet read from the TUN that no peer's allowed IPs match (used for
- * on-demand peers); the packet is dropped after the call unless the owner copied it.
+ * on-demand peers); the packet is dropped after the call unless the owner copied it. The handler
+ * may add and remove peers.
  * peer_event: handshake completed / gave up / keys zeroed, for logs and status; it comes last in
  * the device's handling, so the handler may remove the peer. */
 typedef void (*device_unrouted_fn)(void *ctx, const uint8_t *packet, size_t len);

@@ -361,8 +361,10 @@ static void route_packet(struct device *dev, uint8_t *packet, size_t len, uint64
 	struct peer *peer = allowedips_lookup(dev->allowedips, family, dst);
 	if (!peer) {
 		dev->counters.tx_no_route++;
-		if (dev->unrouted_fn)
+		if (dev->unrouted_fn) {
+			flush(dev); /* queued messages name their peers, and the owner may remove one */
 			dev->unrouted_fn(dev->unrouted_ctx, packet, len);
+		}
 		return;
 	}
 	struct keypair *kp = peer->staged_count ? NULL : peer_sending_keypair(peer, now);

@@ -456,6 +456,47 @@ TEST(persistent_keepalives_then_new_handshake_when_unanswered)
 	close(spy);
 }
 
+/* The owner's unrouted handler may remove a peer while messages to it from the same TUN batch
+ * wait to be sent. Runs last: it removes A's peer. */
+static void remove_b_when_unrouted(void *ctx, const uint8_t *packet, size_t len)
+{
+	in_addr_t nowhere = IP("10.77.0.1");
+	/* Only the test's packet: bringing the TUN up also sends IPv6 neighbour discovery. */
+	if (len < 20 || memcmp(packet + 16, &nowhere, 4))
+		return;
+	unrouted_a++;
+	if (a_peer_b) {
+		device_remove_peer(dev_a, a_peer_b);
+		a_peer_b = NULL;
+	}
+}
+
+TEST(peer_removed_by_the_unrouted_handler_mid_batch)
+{
+	/* Through A's TUN: 10.66.0.1 belongs to B, 10.77.0.1 to nobody. */
+	in_addr_t a_addr = IP("10.9.0.1"), routed = IP("10.66.0.0"), unrouted = IP("10.77.0.0");
+	in_addr_t routed_host = IP("10.66.0.1");
+	CHECK(peer_add_allowed_ip(a_peer_b, AF_INET, &routed_host, 32) == 0);
+	const char *name_a = device_ifname(dev_a);
+	CHECK(nl_link_set_up(name_a, true) == 0 && nl_addr_add(name_a, AF_INET, &a_addr, 32) == 0 &&
+	      nl_route_add(254, AF_INET, &routed, 16, name_a) == 0 &&
+	      nl_route_add(254, AF_INET, &unrouted, 16, name_a) == 0);
+	device_set_unrouted_handler(dev_a, remove_b_when_unrouted, NULL);
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = routed_host };
+	CHECK(sendto(s, "to b", 4, 0, (struct sockaddr *)&to, sizeof(to)) == 4);
+	to.sin_addr.s_addr = IP("10.77.0.1");
+	CHECK(sendto(s, "nowhere", 7, 0, (struct sockaddr *)&to, sizeof(to)) == 7);
+	close(s);
+	int unrouted_before = unrouted_a;
+	for (int i = 0; i < 100 && unrouted_a == unrouted_before; i++)
+		loop_run_once(loop, 10);
+	CHECK(unrouted_a == unrouted_before + 1 && !a_peer_b);
+	struct device_counters c;
+	device_get_counters(dev_a, &c);
+	CHECK(c.tx_no_route > 0);
+}
+
 static int setup(void)
 {
 	if (nl_link_set_up("lo", true) < 0)
@@ -525,6 +566,7 @@ int main(void)
 	RUN(packets_staged_before_the_handshake_keep_the_newest_128);
 	RUN(data_received_is_answered_by_a_keepalive);
 	RUN(persistent_keepalives_then_new_handshake_when_unanswered);
+	RUN(peer_removed_by_the_unrouted_handler_mid_batch);
 	device_free(dev_a);
 	device_free(dev_b);
 	loop_free(loop);
