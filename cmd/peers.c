@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -674,11 +675,32 @@ struct peers *peers_new(struct loop *loop, struct device *dev, struct attestatio
 	return p;
 }
 
+static bool is_own_address(uint32_t addr)
+{
+	struct ifaddrs *list;
+	bool own = false;
+	if (getifaddrs(&list) != 0)
+		return false;
+	for (struct ifaddrs *i = list; i && !own; i = i->ifa_next)
+		own = i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		      ((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == addr;
+	freeifaddrs(list);
+	return own;
+}
+
 void peers_connect_initial(struct peers *p)
 {
 	known_connect(p);
 	for (size_t i = 0; i < p->cfg->overlay.n_peers; i++) {
-		struct node_peer *np = peer_find_or_add(p, p->cfg->overlay.peers[i]);
+		uint32_t addr = p->cfg->overlay.peers[i];
+		/* One peer list may serve every node of a cluster: a node has no tunnel to itself. */
+		if (is_own_address(addr)) {
+			char a[INET_ADDRSTRLEN];
+			addr_text(addr, a, sizeof(a));
+			log_info("peer", "%s: this node's own address, skipped in overlay.peers", a);
+			continue;
+		}
+		struct node_peer *np = peer_find_or_add(p, addr);
 		if (!np)
 			continue;
 		np->is_static = true;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Static peers (`overlay.peers`) and re-attestation every 10 s, on three nodes:
-#   nodes 1 and 2 list each other: right after `up`, with no application traffic sent, each shows
-#   the other as up and attested and `wg show` lists it with a WireGuard handshake;
-#   node 1 also lists node 3, which is down: node 1 keeps retrying it (its last error is renewed),
+#   nodes 1 and 2 run one config listing all three nodes, their own addresses included: right
+#   after `up`, with no application traffic sent, each shows the other as up and attested and
+#   `wg show` lists it with a WireGuard handshake; neither holds itself as a peer;
+#   node 3 is down: node 1 keeps retrying it (its last error is renewed),
 #   and once node 3 comes up (listing no peers) the tunnel is there without any traffic;
 #   re-attestation rotates the pre-shared key (different after, the same on both sides), the
 #   attestation count grows, and echo exchanges on 9001 all succeed across the rotations, on new
@@ -16,8 +17,8 @@ mesh_for_test
 scenario=$ROOT_DIR/netns-scripts/configs/mesh-two-way-ra.json
 marker="tngwg-static-$RANDOM$RANDOM"
 
-# The scenario config with re-attestation every 10 s, a 4 s handshake deadline and the given static
-# peers (node numbers).
+# The scenario config NAME with re-attestation every 10 s, a 4 s handshake deadline and the given
+# static peers (node numbers).
 static_config() {
 	local out=$T_TMP/static-$1.json peers k
 	shift
@@ -49,6 +50,11 @@ static_up() {
 		[ "$(mesh_peer "$1" "$2" attested)" = true ] && wg_handshaken "$1" "$2"
 }
 
+# Node K's `show` answers and lists no peer at host D's address.
+not_a_peer() {
+	mesh_node_exec "$1" "$TNGWG" show --json tngwg0 | jq -e --arg a "$(mesh_ip "$2")" 'all(.peers[]; .address != $a)'
+}
+
 # Node K holds D, attested and up with a WireGuard session (D started the tunnel).
 peer_up() {
 	mesh_peer_is "$1" "$2" up && [ "$(mesh_peer "$1" "$2" attested)" = true ] && wg_handshaken "$1" "$2"
@@ -75,10 +81,10 @@ error_time_changed() {
 attested_more_than() { [ "$(mesh_peer "$1" "$2" attestations)" -gt "$3" ]; }
 
 setup() {
-	local c1 c2
-	c1=$(static_config 1 2 3) && c2=$(static_config 2 1) || return 1
+	local all
+	all=$(static_config all 1 2 3) || return 1
 	mesh_create 3 && mesh_start_as || return 1
-	mesh_start 1 "$c1" --svn 1 && mesh_start 2 "$c2" --svn 1 && mesh_echo_server 2 tcp 9001
+	mesh_start 1 "$all" --svn 1 && mesh_start 2 "$all" --svn 1 && mesh_echo_server 2 tcp 9001
 }
 
 # Nodes 1 and 2 list each other: both tunnels come up from `up` alone.
@@ -87,6 +93,8 @@ listed_peers_up() {
 	check mesh_static.2_has_1_up wait_for 20 static_up 2 1
 	check mesh_static.wg_lists_2_on_1 wg_handshaken 1 2
 	check mesh_static.wg_lists_1_on_2 wg_handshaken 2 1
+	check mesh_static.1_not_its_own_peer not_a_peer 1 1
+	check mesh_static.2_not_its_own_peer not_a_peer 2 2
 }
 
 # Node 3 is down: node 1 keeps trying it, and has a tunnel once it is up.
@@ -98,7 +106,7 @@ down_peer_retried() {
 	first=$(mesh_peer 1 3 last_error_at)
 	check mesh_static.down_peer_error_time test -n "$first"
 	check mesh_static.down_peer_tried_again wait_for 20 error_time_changed 1 3 "$first"
-	check mesh_static.down_peer_started mesh_start 3 "$(static_config 3)" --svn 1
+	check mesh_static.down_peer_started mesh_start 3 "$(static_config none)" --svn 1
 	check mesh_static.down_peer_up_on_1 wait_for 40 static_up 1 3
 	check mesh_static.down_peer_up_on_3 wait_for 10 peer_up 3 1
 	check mesh_static.down_peer_not_static_on_3 test "$(mesh_peer 3 1 static)" = false
@@ -112,6 +120,7 @@ echo_loop() {
 		mesh_echo 1 "$(mesh_ip 2)" tcp 9001 "$marker-$i" || { failed=$((failed + 1)); echo "exchange $i failed" >&2; }
 		echo "$marker-flow-$i" >&"${FLOW[1]}" && read -r -t 5 line <&"${FLOW[0]}" &&
 			[ "$line" = "$marker-flow-$i" ] || { failed=$((failed + 1)); echo "flow line $i failed" >&2; }
+		mesh_daemon_gone 1 || mesh_daemon_gone 2 && return 1
 		sleep 0.5
 	done
 	[ "$failed" -eq 0 ]
