@@ -123,7 +123,8 @@ void json_path_index(char *out, const char *parent, size_t i)
 	snprintf(out, JSON_PATH_MAX, "%s[%zu]", parent ? parent : "", i);
 }
 
-void json_describe(const struct cJSON *v, char *out, size_t len)
+/* A short description of v for messages: "x" (quoted, shortened), 42, true, null, an object. */
+static void json_describe(const struct cJSON *v, char *out, size_t len)
 {
 	if (cJSON_IsString(v)) {
 		const char *s = v->valuestring;

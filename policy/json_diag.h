@@ -39,8 +39,6 @@ void diag_free(struct diag *d);
 void json_path_key(char *out, const char *parent, const char *key);
 void json_path_index(char *out, const char *parent, size_t i);
 
-/* A short description of v for messages: "x" (quoted, shortened), 42, true, null, an object. */
-void json_describe(const struct cJSON *v, char *out, size_t len);
 
 /*
  * Typed readers. Each checks v's type (and range) and on a mismatch reports

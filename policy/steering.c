@@ -24,7 +24,8 @@
 
 #define L4 "meta l4proto { tcp, udp }"
 
-void steering_table_name(const char *ifname, char *buf, size_t len)
+/* "tngwg_<ifname>" into buf (at least 32 bytes). */
+static void steering_table_name(const char *ifname, char *buf, size_t len)
 {
 	snprintf(buf, len, "tngwg_%s", ifname);
 }

@@ -16,9 +16,6 @@
 
 #include <stddef.h>
 
-/* "tngwg_<ifname>" into buf (at least 32 bytes). */
-void steering_table_name(const char *ifname, char *buf, size_t len);
-
 /* The ruleset as nft text (the table definition only); malloc'd, NULL on allocation failure. */
 char *steering_ruleset_text(const struct node_config *cfg);
 
