@@ -554,7 +554,16 @@ static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
 	if (np && np->outgoing == c)
 		np->outgoing = NULL;
 	if (reason == HS_SUPERSEDED) {
-		/* The peer's own handshake to us won the tie: its outcome decides. */
+		/*
+		 * The peer's own handshake to us won the tie: its outcome decides. A connection closed
+		 * before its first message reports none, so once its deadline has passed, re-attest
+		 * (or retry a configured peer) unless that outcome came.
+		 */
+		struct loop_timer *again = !np ? NULL : np->state == NODE_PEER_UP ? &np->reattest_timer
+						     : np->is_static ? &np->retry_timer : NULL;
+		if (again)
+			loop_timer_arm_in(p->loop, again,
+					  ((uint64_t)p->cfg->overlay.handshake_timeout_s + 1) * NSEC_PER_SEC);
 		return;
 	}
 	if (!np) {

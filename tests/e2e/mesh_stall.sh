@@ -9,6 +9,9 @@
 #   the AS answers 500, then garbage, then an oversized reply: 3 -> 4 is refused with that reason
 #   in `show`'s last_error;
 #   the AS answers again: the tunnel comes up;
+#   a fifth node listing node 1 in `overlay.peers` starts while the AS stalls; a connection from
+#   node 1's address that never says anything supersedes its hanging handshake (node 1's address
+#   is the lower); once the AS answers, node 5 still brings its tunnel to node 1 up on its own;
 #   and nothing sent on 9001 crossed the bridge in plaintext.
 . "$(dirname "$0")/../lib/common.sh"
 . "$ROOT_DIR/netns-scripts/mesh.sh"
@@ -99,6 +102,30 @@ as_errors() {
 	check mesh_stall.as_ok_tunnel mesh_reaches 3 4 tcp 9001 "$marker"
 }
 
+# Node K holds D as a configured peer, up.
+static_up() { mesh_peer_is "$1" "$2" up && [ "$(mesh_peer "$1" "$2" static)" = true ]; }
+
+silent_superseder() {
+	local listing=$T_TMP/stall-static.json
+	jq --arg p "$(mesh_ip 1)" '.overlay.peers = [$p]' "$config" >"$listing" || return 1
+	as_mode stall
+	check mesh_stall.silent_node_added mesh_add_node 5
+	check mesh_stall.silent_node_started mesh_start 5 "$listing" --svn 1
+	check mesh_stall.silent_attesting wait_for 10 mesh_peer_is 5 1 attesting
+	# Opened from node 1's namespace, so from node 1's address; the port is not steered there.
+	mesh_bg 1 silent bash -c "exec 3<>/dev/tcp/$(mesh_ip 5)/51820 && sleep 30"
+	check mesh_stall.silent_connected wait_for 10 silent_connected
+	as_mode ok
+	check mesh_stall.silent_superseded_then_up wait_for 40 static_up 5 1
+	mesh_kill_named silent
+}
+
+# The silent connection from node 1 to node 5's handshake port is open (the listener is dual-stack,
+# so the peer may show as [::ffff:ADDR]).
+silent_connected() {
+	mesh_node_exec 5 ss -Htn state established "sport = :51820" | grep -qE "[^0-9.]$(mesh_ip 1)]?:"
+}
+
 no_plaintext() {
 	mesh_capture_stop
 	check mesh_stall.9001_never_in_plaintext mesh_capture_lacks "$marker"
@@ -109,6 +136,7 @@ if setup; then
 	aa_stall
 	as_stall
 	as_errors
+	silent_superseder
 	no_plaintext
 else
 	fail mesh_stall.setup "the mesh did not come up"
