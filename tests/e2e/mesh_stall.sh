@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A verifier or an evidence source that never answers, or answers nonsense (scenario config with a
-# 6 s handshake deadline, `overlay.handshake_timeout`), on four nodes; node 1 has a tunnel to node 2:
+# 6 s handshake deadline, `overlay.handshake_timeout`), on four nodes and a fifth that joins last;
+# node 1 has a tunnel to node 2:
 #   node 4's AA stalls: the attested handshake 1 -> 4 fails at the deadline, with no tunnel; while it
 #   hangs, nodes 1 and 4 answer `tng-wg show`, 1 -> 2 carries traffic and node 1 makes a new tunnel
 #   to node 3; the AA answers again: the tunnel 1 -> 4 comes up;
