@@ -21,6 +21,9 @@
 #define MAX_LINGERING 256
 /* Out of descriptors: stop accepting this long rather than spin on a readable listener. */
 #define ACCEPT_PAUSE_NS (100 * NSEC_PER_MSEC)
+/* Bytes read from one connection per wakeup, so a peer that keeps sending cannot hold the loop
+ * (and the deadline timers) for as long as it likes; the rest is read on the next wakeup. */
+#define READ_BUDGET (256 * 1024)
 
 enum conn_phase { CONN_RUNNING, CONN_CONNECTING, CONN_LINGERING };
 
@@ -345,10 +348,11 @@ static void conn_timer(void *ctx)
 static void conn_read(struct hs_conn *c)
 {
 	uint8_t buf[16384];
+	size_t budget = READ_BUDGET;
 
 	c->depth++;
-	while (hs_session_state(c->session) == HS_SESSION_RUNNING) {
-		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+	while (hs_session_state(c->session) == HS_SESSION_RUNNING && budget) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf) < budget ? sizeof(buf) : budget, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -358,6 +362,7 @@ static void conn_read(struct hs_conn *c)
 			break;
 		}
 		c->got_bytes = true;
+		budget -= (size_t)n;
 		hs_session_receive(c->session, buf, (size_t)n);
 	}
 	c->depth--;
@@ -369,9 +374,11 @@ static void linger_io(struct hs_conn *c, unsigned events)
 	if (events & LOOP_READ) {
 		uint8_t buf[4096];
 		ssize_t n;
-		while ((n = recv(c->fd, buf, sizeof(buf), 0)) > 0)
-			; /* whatever the peer still sends is of no use now */
-		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		size_t drained = 0;
+		/* whatever the peer still sends is of no use now */
+		while ((n = recv(c->fd, buf, sizeof(buf), 0)) > 0 && (drained += (size_t)n) < READ_BUDGET)
+			;
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
 			conn_unlink_free(c);
 			return;
 		}
