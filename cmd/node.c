@@ -242,6 +242,7 @@ static void add_counters(cJSON *o, struct device *dev)
 	COUNTER(rx_ratelimited);
 	COUNTER(tx_no_route);
 	COUNTER(tx_no_endpoint);
+	COUNTER(tx_routing_loop);
 #undef COUNTER
 }
 

@@ -20,6 +20,7 @@ struct loop {
 	struct loop_timer **heap;
 	size_t heap_len, heap_cap;
 	struct fd_watch *watches; /* short list: a node has a handful of long-lived fds */
+	struct fd_watch *unwatched; /* freed after the current batch of events */
 };
 
 uint64_t loop_now_ns(void)
@@ -42,15 +43,21 @@ struct loop *loop_new(void)
 	return loop;
 }
 
+static void free_watches(struct fd_watch **list)
+{
+	while (*list) {
+		struct fd_watch *w = *list;
+		*list = w->next;
+		free(w);
+	}
+}
+
 void loop_free(struct loop *loop)
 {
 	if (!loop)
 		return;
-	while (loop->watches) {
-		struct fd_watch *w = loop->watches;
-		loop->watches = w->next;
-		free(w);
-	}
+	free_watches(&loop->watches);
+	free_watches(&loop->unwatched);
 	free(loop->heap);
 	close(loop->epfd);
 	free(loop);
@@ -100,11 +107,12 @@ int loop_unwatch(struct loop *loop, int fd)
 		if ((*p)->fd == fd) {
 			struct fd_watch *w = *p;
 			*p = w->next;
-			/* Callbacks of this iteration may still carry w: mark it dead, free later. */
+			/* Events of the current batch may still name w: keep it, marked dead, until the
+			 * batch is done, so its address cannot be reused by a new watch meanwhile. */
 			w->fn = NULL;
-			w->next = NULL;
+			w->next = loop->unwatched;
+			loop->unwatched = w;
 			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
-			free(w);
 			return 0;
 		}
 	}
@@ -222,13 +230,8 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		struct fd_watch *w = evs[i].data.ptr;
-		/* A callback earlier in this batch may have unwatched (and freed) this fd. */
-		bool live = false;
-		for (struct fd_watch *x = loop->watches; x; x = x->next)
-			if (x == w)
-				live = true;
-		if (!live || !w->fn)
-			continue;
+		if (!w->fn)
+			continue; /* unwatched by a callback earlier in this batch */
 		unsigned events = 0;
 		if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 			events |= LOOP_READ;
@@ -236,6 +239,7 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 			events |= LOOP_WRITE;
 		w->fn(w->ctx, w->fd, events);
 	}
+	free_watches(&loop->unwatched);
 	run_expired_timers(loop);
 	return 0;
 }

@@ -54,10 +54,43 @@ TEST(fd_watch_delivers_readable)
 	loop_free(loop);
 }
 
+struct pair_ctx {
+	struct loop *loop;
+	int other_fd, calls;
+};
+
+static void unwatch_other(void *ctx, int fd, unsigned ev)
+{
+	struct pair_ctx *pc = ctx;
+	pc->calls++;
+	char b;
+	if (read(fd, &b, 1) < 0)
+		return;
+	loop_unwatch(pc->loop, pc->other_fd);
+}
+
+TEST(unwatch_inside_a_batch_silences_the_other_fd)
+{
+	/* Both fds are readable in one batch; whichever runs first unwatches the other, which must
+	 * then not run (its watch is gone even though the batch still names it). */
+	struct loop *loop = loop_new();
+	int a[2], b[2];
+	CHECK(pipe(a) == 0 && pipe(b) == 0);
+	struct pair_ctx ca = { loop, b[0], 0 }, cb = { loop, a[0], 0 };
+	CHECK(loop_watch(loop, a[0], LOOP_READ, unwatch_other, &ca) == 0);
+	CHECK(loop_watch(loop, b[0], LOOP_READ, unwatch_other, &cb) == 0);
+	CHECK(write(a[1], "x", 1) == 1 && write(b[1], "x", 1) == 1);
+	loop_run_once(loop, 100);
+	CHECK(ca.calls + cb.calls == 1);
+	loop_free(loop);
+	close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+}
+
 int main(void)
 {
 	TEST_BEGIN("loop");
 	RUN(timers_fire_in_deadline_order);
 	RUN(fd_watch_delivers_readable);
+	RUN(unwatch_inside_a_batch_silences_the_other_fd);
 	TEST_END();
 }
