@@ -43,5 +43,9 @@ void log_msg(enum log_level level, const char *subsystem, const char *fmt, ...)
 	if (n > 0 && (size_t)n < sizeof(line))
 		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
+	/* Text from peers and services ends up here: one message is one line, whatever it holds. */
+	for (char *c = line; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	fprintf(stderr, "%s\n", line);
 }

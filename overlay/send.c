@@ -166,7 +166,7 @@ static int gso_run(const struct tx_batch *tx, int first)
 		size_t len = tx->iovs[first + n].iov_len;
 		if (len > size || total + len > GSO_MAX_BYTES || b->msg_namelen != a->msg_namelen ||
 		    memcmp(b->msg_name, a->msg_name, a->msg_namelen) || b->msg_controllen != a->msg_controllen ||
-		    memcmp(b->msg_control, a->msg_control, a->msg_controllen))
+		    (a->msg_controllen && memcmp(b->msg_control, a->msg_control, a->msg_controllen)))
 			break;
 		total += len;
 		n++;
