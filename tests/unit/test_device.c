@@ -199,16 +199,22 @@ static bool spy_received(void)
 	return captured_len > 0;
 }
 
-TEST(replayed_transport_is_dropped)
+/* Point A's endpoint for B at a fresh spy socket; real gets the endpoint it had. */
+static void redirect_a_to_spy(union endpoint_addr *real)
 {
-	/* Point A at a spy socket to capture one real transport message, then deliver it twice. */
-	union endpoint_addr real;
-	CHECK(peer_get_endpoint(a_peer_b, &real));
+	CHECK(peer_get_endpoint(a_peer_b, real));
 	spy = socket(AF_INET, SOCK_DGRAM, 0);
 	union endpoint_addr spy_ep = loopback(0);
 	socklen_t alen = sizeof(spy_ep.in4);
 	CHECK(bind(spy, &spy_ep.sa, alen) == 0 && getsockname(spy, &spy_ep.sa, &alen) == 0);
 	peer_set_endpoint(a_peer_b, &spy_ep);
+}
+
+TEST(replayed_transport_is_dropped)
+{
+	/* Point A at a spy socket to capture one real transport message, then deliver it twice. */
+	union endpoint_addr real;
+	redirect_a_to_spy(&real);
 	uint8_t pkt[128];
 	device_send_packet(dev_a, pkt, udp_packet(pkt, "10.9.0.1", "10.0.0.2", "once only"));
 	pump_until(spy_received, 200);
@@ -436,12 +442,7 @@ TEST(persistent_keepalives_then_new_handshake_when_unanswered)
 	 * keepalive every second, and since its data got no answer within KEEPALIVE_TIMEOUT +
 	 * REKEY_TIMEOUT, it starts a new handshake. */
 	union endpoint_addr real;
-	CHECK(peer_get_endpoint(a_peer_b, &real));
-	spy = socket(AF_INET, SOCK_DGRAM, 0);
-	union endpoint_addr spy_ep = loopback(0);
-	socklen_t alen = sizeof(spy_ep.in4);
-	CHECK(bind(spy, &spy_ep.sa, alen) == 0 && getsockname(spy, &spy_ep.sa, &alen) == 0);
-	peer_set_endpoint(a_peer_b, &spy_ep);
+	redirect_a_to_spy(&real);
 	union endpoint_addr nowhere = loopback(1), a_ep = loopback(device_listen_port(dev_a));
 	peer_set_endpoint(b_peer_a, &nowhere); /* B's own keepalives must not reach A either */
 	uint8_t pkt[128];
