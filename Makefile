@@ -14,7 +14,7 @@ INCS     := -I. -Ibuild/gen
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-MODULES  := common overlay tun handshake attest policy
+MODULES  := common overlay tun handshake attest policy node
 LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 CMD_SRCS := $(wildcard cmd/*.c)
 PROTOS   := $(wildcard attest/proto/*.proto)

@@ -1,7 +1,7 @@
 /* tng-wg down node.json: stop the node's daemon, or remove what a killed one left behind. */
 #include "cmd/commands.h"
-#include "cmd/control.h"
-#include "cmd/node.h"
+#include "node/control.h"
+#include "node/node.h"
 
 #include <errno.h>
 #include <stdio.h>

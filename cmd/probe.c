@@ -8,7 +8,7 @@
 #include "attest/jcs.h"
 #include "attest/token.h"
 #include "attest/verifier.h"
-#include "cmd/attestation.h"
+#include "node/attestation.h"
 #include "cmd/commands.h"
 #include "common/loop.h"
 #include "policy/config.h"

@@ -1,6 +1,6 @@
 /* tng-wg show [--json] [IFACE]: the node's peers, their attestation and their tunnels. */
 #include "cmd/commands.h"
-#include "cmd/control.h"
+#include "node/control.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

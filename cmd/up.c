@@ -1,15 +1,13 @@
 /* tng-wg up [-d] node.json: run the node daemon until SIGINT/SIGTERM or `tng-wg down`. */
 #include "cmd/commands.h"
-#include "cmd/node.h"
-#include "common/log.h"
+#include "node/daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 static void usage(FILE *out)
@@ -18,69 +16,6 @@ static void usage(FILE *out)
 		     "  Bring this node up: the overlay interface, the steering rules, and attested\n"
 		     "  tunnels to peers on demand. Runs in the foreground until SIGINT/SIGTERM or\n"
 		     "  'tng-wg down'; with -d it detaches once the node is ready.\n");
-}
-
-static void on_signal(void *ctx, int fd, unsigned events)
-{
-	struct loop *loop = ctx;
-	struct signalfd_siginfo si;
-	if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		log_info("node", "signal %u: shutting down", si.ssi_signo);
-		loop_stop(loop);
-	}
-}
-
-static int watch_signals(struct loop *loop)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd < 0 || loop_watch(loop, fd, LOOP_READ, on_signal, loop) < 0)
-		return -1;
-	return fd;
-}
-
-/* Runs the node; ready_fd (or -1) receives "ok" or the error text once the node is up or failed. */
-static int run_node(const char *path, int ready_fd)
-{
-	char err[4096];
-	struct node_config *cfg;
-	if (config_load_file(path, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		if (ready_fd >= 0 && write(ready_fd, err, strlen(err)) < 0)
-			return 1;
-		return 1;
-	}
-	struct loop *loop = loop_new();
-	int sfd = loop ? watch_signals(loop) : -1;
-	struct node *n = sfd >= 0 ? node_start(loop, cfg, err, sizeof(err)) : NULL;
-	if (sfd < 0) {
-		snprintf(err, sizeof(err), "cannot set up the event loop: %s", strerror(errno));
-		config_free(cfg);
-	}
-	if (!n) {
-		log_error("node", "%s", err);
-		if (ready_fd >= 0 && write(ready_fd, err, strlen(err)) < 0)
-			log_error("node", "cannot report to the parent");
-		loop_free(loop);
-		return 1;
-	}
-	if (ready_fd >= 0) {
-		if (write(ready_fd, "ok", 2) < 0)
-			log_warn("node", "cannot report readiness to the parent");
-		close(ready_fd);
-	}
-	int rc = loop_run(loop) < 0 ? 1 : 0;
-	node_stop(n);
-	close(sfd);
-	loop_free(loop);
-	log_info("node", "down");
-	return rc;
 }
 
 static int detach_and_run(const char *path, const char *log_file)
@@ -108,7 +43,7 @@ static int detach_and_run(const char *path, const char *log_file)
 			if (lf >= 0)
 				dup2(lf, STDERR_FILENO);
 		}
-		_exit(run_node(path, p[1]));
+		_exit(daemon_run(path, p[1]));
 	}
 	close(p[1]);
 	char msg[4096];
@@ -145,5 +80,5 @@ int cmd_up(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	return detach ? detach_and_run(path, log_file) : run_node(path, -1);
+	return detach ? detach_and_run(path, log_file) : daemon_run(path, -1);
 }

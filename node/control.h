@@ -2,8 +2,8 @@
  * The daemon's control socket, /run/tng-wg/<iface>.sock: a client sends one command line
  * ("show" or "down") and reads one reply until the server closes the connection.
  */
-#ifndef TNGWG_CMD_CONTROL_H
-#define TNGWG_CMD_CONTROL_H
+#ifndef TNGWG_NODE_CONTROL_H
+#define TNGWG_NODE_CONTROL_H
 
 #include <stddef.h>
 

@@ -1,4 +1,4 @@
-#include "cmd/node.h"
+#include "node/node.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd/attestation.h"
-#include "cmd/control.h"
-#include "cmd/peers.h"
+#include "node/attestation.h"
+#include "node/control.h"
+#include "node/peers.h"
 #include "common/log.h"
 #include "overlay/crypto.h"
 #include "overlay/device.h"

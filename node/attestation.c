@@ -1,4 +1,4 @@
-#include "cmd/attestation.h"
+#include "node/attestation.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

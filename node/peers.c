@@ -1,4 +1,4 @@
-#include "cmd/peers.h"
+#include "node/peers.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

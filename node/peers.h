@@ -5,14 +5,14 @@
  * dropped and the failure recorded. Installed peers are attested again every
  * reattest_interval; a failure removes the peer, a success rotates its pre-shared key.
  */
-#ifndef TNGWG_CMD_PEERS_H
-#define TNGWG_CMD_PEERS_H
+#ifndef TNGWG_NODE_PEERS_H
+#define TNGWG_NODE_PEERS_H
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cmd/attestation.h"
+#include "node/attestation.h"
 #include "common/loop.h"
 #include "overlay/device.h"
 #include "policy/config.h"

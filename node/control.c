@@ -1,4 +1,4 @@
-#include "cmd/control.h"
+#include "node/control.h"
 #include "common/log.h"
 
 #include <errno.h>

@@ -4,8 +4,8 @@
  * peers it has attested. Peers are made on demand: the first captured packet to an address
  * without a peer is held while the attested handshake runs.
  */
-#ifndef TNGWG_CMD_NODE_H
-#define TNGWG_CMD_NODE_H
+#ifndef TNGWG_NODE_NODE_H
+#define TNGWG_NODE_NODE_H
 
 #include <stddef.h>
 

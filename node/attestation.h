@@ -3,8 +3,8 @@
  * evidence of itself over a runtime-data JSON (hashed as Trustee does: SHA-384 of its JCS form),
  * and the appraisal of a peer's evidence by every configured verifier (all must accept).
  */
-#ifndef TNGWG_CMD_ATTESTATION_H
-#define TNGWG_CMD_ATTESTATION_H
+#ifndef TNGWG_NODE_ATTESTATION_H
+#define TNGWG_NODE_ATTESTATION_H
 
 #include <stdbool.h>
 #include <stddef.h>
