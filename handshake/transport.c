@@ -16,6 +16,7 @@
 #define DEFAULT_DEADLINE_NS (10 * NSEC_PER_SEC)
 #define DEFAULT_MAX_CONCURRENT 64
 #define DEFAULT_PER_SOURCE 10
+#define DEFAULT_PER_SOURCE_CONCURRENT 2
 /* After the outcome, the last bytes get this long to leave and the peer to close its side. */
 #define LINGER_NS (2 * NSEC_PER_SEC)
 #define MAX_LINGERING 256
@@ -453,10 +454,27 @@ static struct hs_session *session_for(struct hs_transport *t, struct hs_conn *c)
 
 static bool rate_limited(struct hs_transport *t, const struct sockaddr *peer)
 {
-	uint8_t ip[16];
+	uint8_t src[16];
 
-	ip_key(peer, ip);
-	return !source_limit_allow(&t->rate, ip, loop_now_ns());
+	ip_key(peer, src);
+	return !source_limit_allow(&t->rate, src, loop_now_ns());
+}
+
+/* Whether the source already holds its share of the responder slots, so that one host cannot
+ * hold them all and keep every other peer out. */
+static bool source_busy(struct hs_transport *t, const struct sockaddr *peer)
+{
+	uint8_t src[16], other[16];
+	unsigned held = 0;
+
+	ip_key(peer, src);
+	for (struct hs_conn *c = t->conns; c; c = c->next) {
+		if (!c->counted_responder)
+			continue;
+		ip_key((struct sockaddr *)&c->peer, other);
+		held += !memcmp(src, other, 16);
+	}
+	return held >= t->cfg.max_per_source_concurrent;
 }
 
 /* Turns a fresh connection away with an abort frame naming the reason. */
@@ -521,6 +539,11 @@ static void accept_one(struct hs_transport *t, int fd, const struct sockaddr_sto
 	}
 	if (t->responders >= t->cfg.max_concurrent) {
 		t->counters.rejected_busy++;
+		refuse(t, fd, peer, HS_BUSY);
+		return;
+	}
+	if (source_busy(t, (const struct sockaddr *)peer)) {
+		t->counters.rejected_source_busy++;
 		refuse(t, fd, peer, HS_BUSY);
 		return;
 	}
@@ -637,6 +660,8 @@ struct hs_transport *hs_transport_new(struct loop *loop, const struct hs_transpo
 		t->cfg.max_concurrent = DEFAULT_MAX_CONCURRENT;
 	if (!t->cfg.max_per_source_per_second)
 		t->cfg.max_per_source_per_second = DEFAULT_PER_SOURCE;
+	if (!t->cfg.max_per_source_concurrent)
+		t->cfg.max_per_source_concurrent = DEFAULT_PER_SOURCE_CONCURRENT;
 	if (!t->cfg.max_evidence)
 		t->cfg.max_evidence = HS_DEFAULT_MAX_EVIDENCE;
 	t->local = *local;

@@ -4,9 +4,10 @@
  * Sockets carry SO_MARK = so_mark so the steering rules leave them alone.
  *
  * Limits: a deadline per handshake (HS_TIMEOUT), a cap on frame and evidence size (the peer
- * is told why, the connection dropped and counted), a cap on concurrent responder handshakes
- * (HS_BUSY) and a per-source-IP rate of new responder handshakes (HS_RATE_LIMITED); refused
- * connections get an abort frame with the reason and are closed without a callback.
+ * is told why, the connection dropped and counted), a cap on concurrent responder handshakes in
+ * all and per source (HS_BUSY) and a per-source rate of new responder handshakes
+ * (HS_RATE_LIMITED), a source being one IP address. Refused connections get an abort frame
+ * with the reason and are closed without a callback.
  *
  * Simultaneous initiation: when a connection from X is accepted while an outgoing handshake to X
  * is in progress, the one initiated by the node with the numerically lower IP address survives
@@ -55,7 +56,8 @@ struct hs_transport_config {
 	uint32_t so_mark;                   /* SO_MARK on every socket */
 	uint64_t deadline_ns;               /* per handshake; default 10 s */
 	unsigned max_concurrent;            /* responder handshakes at once; default 64 */
-	unsigned max_per_source_per_second; /* new responder handshakes per peer IP; default 10 */
+	unsigned max_per_source_per_second; /* new responder handshakes per source; default 10 */
+	unsigned max_per_source_concurrent; /* responder handshakes at once per source; default 2 */
 	size_t max_frame;                   /* default and maximum 65535 */
 	size_t max_evidence;                /* evidence + additional evidence; default 1 MiB */
 };
@@ -63,6 +65,7 @@ struct hs_transport_config {
 struct hs_transport_counters {
 	uint64_t malformed_input;       /* connections dropped for a malformed or oversized frame */
 	uint64_t rejected_busy;         /* connections refused at the concurrency cap */
+	uint64_t rejected_source_busy;  /* refused: their source held its share of the slots */
 	uint64_t rejected_rate_limited; /* connections refused by the per-source rate limit */
 	uint64_t superseded;            /* handshakes dropped by simultaneous initiation */
 	uint64_t timeouts;

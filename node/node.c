@@ -109,6 +109,8 @@ static int device_setup(struct node *n, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot serve the WireGuard UAPI for %s: %s", name, strerror(errno));
 		return -1;
 	}
+	/* Peers' evidence vouches for this key, and the port and bypass mark are the config's. */
+	uapi_server_lock_interface(n->uapi);
 	return 0;
 }
 

@@ -15,10 +15,21 @@
 #include "handshake/transport.h"
 
 #define MAX_NODE_PEERS 4096
+#define PEER_BUCKETS 1024
 #define MAX_HELD_PACKETS 64
 #define MAX_HELD_BYTES (256 * 1024)
+/* All peers' held packets together: local senders to many addresses cannot exhaust memory. */
+#define MAX_HELD_BYTES_TOTAL (4 * 1024 * 1024)
 #define RETRY_BACKOFF_MAX_S 16
-#define REATTEST_BUSY_RETRY_S 2
+/* Forgotten after this long unused: failed and idle peers that no one configured. */
+#define IDLE_AGE_S 30
+#define AGE_SWEEP_S 10
+/* A failed incoming attempt from an up peer's address asks for a re-attestation at most this
+ * often: strangers must not be able to keep this node's evidence source and AS busy. */
+#define PROMPT_MIN_INTERVAL_S 30
+/* A token accepted when it had (by this node's clock) already expired still gets this long for
+ * its renewal before its tunnel goes. */
+#define LAPSE_GRACE_S 10
 
 enum node_peer_state {
 	NODE_PEER_IDLE,      /* known, no tunnel, nothing in progress */
@@ -39,9 +50,18 @@ struct held_packet {
 	uint8_t data[];
 };
 
+/* What a verifier said about the peer of one attested handshake. */
+struct appraisal {
+	bool accepted;
+	char tee[32];
+	char policy_ids[128];
+	int64_t token_exp;
+	char rejection[256]; /* this node's reason, when it rejected */
+};
+
 struct node_peer {
 	struct peers *owner;
-	struct node_peer *next;
+	struct node_peer *next, *bucket_next;
 	uint32_t addr; /* IPv4, network order */
 	enum node_peer_state state;
 	bool is_static;
@@ -55,19 +75,21 @@ struct node_peer {
 	/* retries */
 	unsigned failures;
 	uint64_t retry_at_ns;
+	uint64_t last_used_ns;   /* for ageing out */
+	uint64_t last_prompt_ns; /* a re-attestation asked for by a failed incoming attempt */
 	struct loop_timer retry_timer;
 	struct loop_timer reattest_timer;
-	struct loop_timer kick_timer; /* starts the WireGuard handshake if the peer's did not come */
+	struct loop_timer lapse_timer; /* the token expires without renewal: the tunnel goes */
+	struct loop_timer kick_timer;  /* starts the WireGuard handshake if the peer's did not come */
 	bool kick_always;
 	/* what the operator sees */
 	char tee[32];
-	char policy_ids[256];
+	char policy_ids[128];
 	int64_t token_exp;
 	time_t attested_at;
 	unsigned attestations;
-	char last_error[512];
+	char last_error[384];
 	time_t last_error_at;
-	char local_rejection[384]; /* this node's verdict on the peer in the current attempt */
 	bool peer_attested;
 };
 
@@ -77,8 +99,8 @@ struct conn_ctx {
 	struct conn_ctx *next, *prev; /* the owner's list, to cancel everything at shutdown */
 	/* our evidence and the peer's appraisal run at the same time */
 	struct attestation_op *evidence_op, *verify_op;
-	bool outgoing;
 	uint32_t addr;
+	struct appraisal appraisal;
 };
 
 struct peers {
@@ -88,8 +110,11 @@ struct peers {
 	const struct node_config *cfg;
 	struct hs_transport *hs;
 	struct node_peer *list;
+	struct node_peer *buckets[PEER_BUCKETS];
 	size_t count;
+	size_t held_bytes; /* of every peer */
 	struct conn_ctx *conns;
+	struct loop_timer age_timer;
 	char known_path[256]; /* addresses that had a tunnel, one per line */
 };
 
@@ -114,43 +139,52 @@ static uint32_t sockaddr_ipv4(const struct sockaddr *sa)
 	return 0;
 }
 
+static void format_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 /* ---- held packets ---- */
 
-static void held_drop_all(struct node_peer *np)
+static void held_free_all(struct node_peer *np, bool count_dropped)
 {
 	while (np->held_head) {
 		struct held_packet *h = np->held_head;
 		np->held_head = h->next;
 		free(h);
-		np->held_dropped++;
+		np->held_dropped += count_dropped;
 	}
+	np->owner->held_bytes -= np->held_bytes;
 	np->held_tail = NULL;
 	np->held_count = np->held_bytes = 0;
 	loop_timer_cancel(np->owner->loop, &np->hold_timer);
+}
+
+static void held_drop_all(struct node_peer *np)
+{
+	held_free_all(np, true);
 }
 
 static void held_release(struct node_peer *np)
 {
-	while (np->held_head) {
-		struct held_packet *h = np->held_head;
-		np->held_head = h->next;
+	for (struct held_packet *h = np->held_head; h; h = h->next)
 		device_send_packet(np->owner->dev, h->data, h->len);
-		free(h);
-	}
-	np->held_tail = NULL;
-	np->held_count = np->held_bytes = 0;
-	loop_timer_cancel(np->owner->loop, &np->hold_timer);
+	held_free_all(np, false);
 }
 
 static void on_hold_expired(void *ctx)
 {
-	struct node_peer *np = ctx;
-	held_drop_all(np);
+	held_drop_all(ctx);
 }
 
 static void held_push(struct node_peer *np, const uint8_t *pkt, size_t len)
 {
-	if (np->held_count >= MAX_HELD_PACKETS || np->held_bytes + len > MAX_HELD_BYTES) {
+	struct peers *p = np->owner;
+	if (np->held_count >= MAX_HELD_PACKETS || np->held_bytes + len > MAX_HELD_BYTES ||
+	    p->held_bytes + len > MAX_HELD_BYTES_TOTAL) {
 		np->held_dropped++;
 		return;
 	}
@@ -169,44 +203,126 @@ static void held_push(struct node_peer *np, const uint8_t *pkt, size_t len)
 	np->held_tail = h;
 	np->held_count++;
 	np->held_bytes += len;
+	p->held_bytes += len;
 	/* Held packets never outlive one handshake attempt: fail closed, and stale data is useless. */
 	if (!loop_timer_armed(&np->hold_timer))
-		loop_timer_arm_in(np->owner->loop, &np->hold_timer,
-				  ((uint64_t)np->owner->cfg->overlay.handshake_timeout_s + 1) * NSEC_PER_SEC);
+		loop_timer_arm_in(p->loop, &np->hold_timer,
+				  ((uint64_t)p->cfg->overlay.handshake_timeout_s + 1) * NSEC_PER_SEC);
 }
 
 /* ---- the peer table ---- */
 
 static void on_retry_timer(void *ctx);
 static void on_reattest_timer(void *ctx);
+static void on_lapse_timer(void *ctx);
 static void on_kick_timer(void *ctx);
+
+static struct node_peer **bucket_of(struct peers *p, uint32_t addr)
+{
+	uint32_t h = addr * 2654435761u; /* the address's bytes spread over the table */
+	return &p->buckets[h >> 22];
+}
 
 static struct node_peer *peer_find(struct peers *p, uint32_t addr)
 {
-	for (struct node_peer *np = p->list; np; np = np->next)
+	for (struct node_peer *np = *bucket_of(p, addr); np; np = np->bucket_next)
 		if (np->addr == addr)
 			return np;
 	return NULL;
 }
 
-static struct node_peer *peer_find_or_add(struct peers *p, uint32_t addr)
+/* A peer nothing depends on: no tunnel, nothing in progress or held, not configured. */
+static bool peer_forgettable(const struct node_peer *np)
 {
-	struct node_peer *np = peer_find(p, addr);
-	if (np || p->count >= MAX_NODE_PEERS)
-		return np;
-	np = calloc(1, sizeof(*np));
+	return (np->state == NODE_PEER_IDLE || np->state == NODE_PEER_FAILED) && !np->is_static &&
+	       !np->outgoing && !np->wg && !np->held_count;
+}
+
+static void peer_forget(struct node_peer *np)
+{
+	struct peers *p = np->owner;
+	for (struct node_peer **b = bucket_of(p, np->addr); *b; b = &(*b)->bucket_next)
+		if (*b == np) {
+			*b = np->bucket_next;
+			break;
+		}
+	for (struct node_peer **l = &p->list; *l; l = &(*l)->next)
+		if (*l == np) {
+			*l = np->next;
+			break;
+		}
+	p->count--;
+	held_drop_all(np);
+	loop_timer_cancel(p->loop, &np->retry_timer);
+	loop_timer_cancel(p->loop, &np->reattest_timer);
+	loop_timer_cancel(p->loop, &np->lapse_timer);
+	loop_timer_cancel(p->loop, &np->kick_timer);
+	free(np);
+}
+
+/* The least recently used forgettable peer, to make room for a new one. */
+static struct node_peer *peer_to_evict(struct peers *p)
+{
+	struct node_peer *oldest = NULL;
+	for (struct node_peer *np = p->list; np; np = np->next)
+		if (peer_forgettable(np) && (!oldest || np->last_used_ns < oldest->last_used_ns))
+			oldest = np;
+	return oldest;
+}
+
+/* NULL when the table is full of peers that matter (up, attesting or configured). */
+static struct node_peer *peer_add(struct peers *p, uint32_t addr)
+{
+	if (p->count >= MAX_NODE_PEERS) {
+		struct node_peer *victim = peer_to_evict(p);
+		if (!victim)
+			return NULL;
+		peer_forget(victim);
+	}
+	struct node_peer *np = calloc(1, sizeof(*np));
 	if (!np)
 		return NULL;
 	np->owner = p;
 	np->addr = addr;
+	np->last_used_ns = loop_now_ns();
 	loop_timer_init(&np->hold_timer, on_hold_expired, np);
 	loop_timer_init(&np->retry_timer, on_retry_timer, np);
 	loop_timer_init(&np->reattest_timer, on_reattest_timer, np);
+	loop_timer_init(&np->lapse_timer, on_lapse_timer, np);
 	loop_timer_init(&np->kick_timer, on_kick_timer, np);
 	np->next = p->list;
 	p->list = np;
+	struct node_peer **b = bucket_of(p, addr);
+	np->bucket_next = *b;
+	*b = np;
 	p->count++;
 	return np;
+}
+
+static struct node_peer *peer_find_or_add(struct peers *p, uint32_t addr)
+{
+	struct node_peer *np = peer_find(p, addr);
+	return np ? np : peer_add(p, addr);
+}
+
+static void on_age_timer(void *ctx)
+{
+	struct peers *p = ctx;
+	uint64_t now = loop_now_ns();
+	for (struct node_peer *np = p->list, *next; np; np = next) {
+		next = np->next;
+		if (peer_forgettable(np) && now - np->last_used_ns >= (uint64_t)IDLE_AGE_S * NSEC_PER_SEC)
+			peer_forget(np);
+	}
+	loop_timer_arm_in(p->loop, &p->age_timer, (uint64_t)AGE_SWEEP_S * NSEC_PER_SEC);
+}
+
+static struct node_peer *peer_by_wg(struct peers *p, const struct peer *wg)
+{
+	for (struct node_peer *np = p->list; np; np = np->next)
+		if (np->wg == wg)
+			return np;
+	return NULL;
 }
 
 static void record_error(struct node_peer *np, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -228,11 +344,12 @@ static void record_error(struct node_peer *np, const char *fmt, ...)
 
 static void uninstall(struct node_peer *np)
 {
-	if (np->wg) {
-		device_remove_peer(np->owner->dev, np->wg);
-		np->wg = NULL;
-	}
+	struct peer *wg = np->wg;
+	np->wg = NULL; /* first: the device reports the removal back */
+	if (wg)
+		device_remove_peer(np->owner->dev, wg);
 	loop_timer_cancel(np->owner->loop, &np->reattest_timer);
+	loop_timer_cancel(np->owner->loop, &np->lapse_timer);
 	loop_timer_cancel(np->owner->loop, &np->kick_timer);
 }
 
@@ -252,6 +369,7 @@ static struct conn_ctx *conn_ctx_of(struct peers *p, struct hs_conn *c)
 	if (!cc)
 		return NULL;
 	cc->owner = p;
+	cc->addr = sockaddr_ipv4(hs_conn_peer(c));
 	cc->next = p->conns;
 	if (p->conns)
 		p->conns->prev = cc;
@@ -269,10 +387,8 @@ static void start_handshake(struct node_peer *np)
 		record_error(np, "cannot start an attested handshake: out of resources");
 		return;
 	}
-	cc->outgoing = true;
-	cc->addr = np->addr;
 	np->outgoing = c;
-	np->local_rejection[0] = '\0';
+	np->last_used_ns = loop_now_ns();
 	if (np->state != NODE_PEER_UP)
 		np->state = NODE_PEER_ATTESTING;
 	char a[INET_ADDRSTRLEN];
@@ -305,12 +421,33 @@ static void on_kick_timer(void *ctx)
 		peer_initiate_handshake(np->wg);
 }
 
+/* The next re-attestation: after reattest_interval (less up to a tenth of jitter, so that two
+ * peers do not re-attest each other at the same moment), or once four fifths of the peer's
+ * token life have passed, whichever comes first. */
 static void schedule_reattest(struct node_peer *np)
 {
 	uint64_t interval = (uint64_t)np->owner->cfg->overlay.reattest_interval_s * NSEC_PER_SEC;
-	/* Up to a tenth of jitter keeps two peers from re-attesting each other at the same moment. */
 	uint64_t jitter = interval / 10 ? randombytes_uniform((uint32_t)(interval / 10 / NSEC_PER_MSEC + 1)) * NSEC_PER_MSEC : 0;
-	loop_timer_arm_in(np->owner->loop, &np->reattest_timer, interval - jitter);
+	uint64_t delay = interval - jitter;
+	int64_t left = np->token_exp ? np->token_exp - (int64_t)time(NULL) : 0;
+	if (np->token_exp) {
+		uint64_t renew = left > 0 ? (uint64_t)left * NSEC_PER_SEC / 5 * 4 : 0;
+		if (renew < delay)
+			delay = renew > NSEC_PER_SEC ? renew : NSEC_PER_SEC;
+	}
+	loop_timer_arm_in(np->owner->loop, &np->reattest_timer, delay);
+}
+
+/* The tunnel lives as long as the peer's token (the earliest of its verifiers'). */
+static void schedule_lapse(struct node_peer *np)
+{
+	loop_timer_cancel(np->owner->loop, &np->lapse_timer);
+	if (!np->token_exp)
+		return;
+	int64_t left = np->token_exp - (int64_t)time(NULL);
+	if (left < LAPSE_GRACE_S)
+		left = LAPSE_GRACE_S;
+	loop_timer_arm_in(np->owner->loop, &np->lapse_timer, (uint64_t)left * NSEC_PER_SEC);
 }
 
 /* ---- peers known across restarts ---- */
@@ -349,9 +486,72 @@ static void known_connect(struct peers *p)
 
 /* ---- outcomes ---- */
 
-static void install(struct node_peer *np, const struct hs_result *r)
+/* The peer has no tunnel now: failed, with the next attempt after a backoff (at once on demand
+ * for a peer no one configured, once the backoff has passed). */
+static void mark_failed(struct node_peer *np)
+{
+	bool was_up = np->state == NODE_PEER_UP;
+	uninstall(np);
+	held_drop_all(np);
+	np->state = NODE_PEER_FAILED;
+	np->last_used_ns = loop_now_ns();
+	if (was_up) {
+		char a[INET_ADDRSTRLEN];
+		addr_text(np->addr, a, sizeof(a));
+		log_warn("peer", "%s: removed from the overlay; its flows are cut", a);
+		known_save(np->owner);
+	}
+	np->failures++;
+	np->retry_at_ns = loop_now_ns() + backoff_ns(np->failures);
+	if (np->is_static)
+		loop_timer_arm_at(np->owner->loop, &np->retry_timer, np->retry_at_ns);
+}
+
+static void on_lapse_timer(void *ctx)
+{
+	struct node_peer *np = ctx;
+	char exp[32];
+	format_time(np->token_exp, exp, sizeof(exp));
+	record_error(np, "its attestation token expired at %s without a renewal", exp);
+	mark_failed(np);
+}
+
+/*
+ * Whether the WireGuard key K may be installed for np: a key belongs to one address only, so a
+ * peer cannot take over another's tunnel by claiming its key (which that peer shows in its
+ * evidence), nor this node's own. NULL when it may, else why not.
+ */
+static const char *key_conflict(struct node_peer *np, const uint8_t key[WG_KEY_LEN], char *buf, size_t len)
 {
 	struct peers *p = np->owner;
+	uint8_t own[WG_KEY_LEN];
+	if (device_get_public_key(p->dev, own) && !sodium_memcmp(own, key, WG_KEY_LEN))
+		return "the peer presented this node's own WireGuard key";
+	struct peer *holder = device_find_peer(p->dev, key);
+	if (!holder || holder == np->wg)
+		return NULL;
+	struct node_peer *other = peer_by_wg(p, holder);
+	char a[INET_ADDRSTRLEN] = "";
+	if (other)
+		addr_text(other->addr, a, sizeof(a));
+	snprintf(buf, len, "refused: its WireGuard key is already bound to %s",
+		 other ? a : "a peer set over the WireGuard UAPI");
+	return buf;
+}
+
+/* False when the peer was refused (the reason is recorded). */
+static bool install(struct node_peer *np, const struct hs_result *r, const struct appraisal *ap)
+{
+	struct peers *p = np->owner;
+	char why[128];
+	const char *conflict = key_conflict(np, r->peer_wg_public_key, why, sizeof(why));
+	if (conflict) {
+		/* An up tunnel stays as it is: the claim came from its address, but proves nothing. */
+		record_error(np, "%s", conflict);
+		if (np->state != NODE_PEER_UP)
+			mark_failed(np);
+		return false;
+	}
 	uint8_t current[WG_KEY_LEN];
 	if (np->wg) {
 		peer_public_key(np->wg, current);
@@ -359,23 +559,17 @@ static void install(struct node_peer *np, const struct hs_result *r)
 			uninstall(np); /* the node restarted with a new tunnel key */
 	}
 	bool fresh = !np->wg;
-	if (fresh) {
-		np->wg = device_add_peer(p->dev, r->peer_wg_public_key);
-		if (!np->wg) {
-			record_error(np, "the peer presented this node's own WireGuard key");
-			np->state = NODE_PEER_FAILED;
-			held_drop_all(np);
-			return;
-		}
+	if (fresh && !(np->wg = device_add_peer(p->dev, r->peer_wg_public_key))) {
+		record_error(np, "cannot add the WireGuard peer: out of memory");
+		mark_failed(np);
+		return false;
 	}
 	peer_set_preshared_key(np->wg, r->psk);
 	union endpoint_addr ep = { .in4 = { .sin_family = AF_INET, .sin_port = htons(r->peer_wg_port),
 					    .sin_addr.s_addr = np->addr } };
 	peer_set_endpoint(np->wg, &ep);
-	if (fresh) {
-		peer_clear_allowed_ips(np->wg);
+	if (fresh)
 		peer_add_allowed_ip(np->wg, AF_INET, &np->addr, 32);
-	}
 	/*
 	 * One side starts the WireGuard handshake, since two crossing initiations cost a retransmit:
 	 * the attested initiator at once on a new tunnel; the other only if none has arrived a
@@ -393,38 +587,85 @@ static void install(struct node_peer *np, const struct hs_result *r)
 	np->failures = 0;
 	np->attestations++;
 	np->attested_at = time(NULL);
+	np->last_used_ns = loop_now_ns();
 	np->peer_attested = r->peer_attested;
 	np->last_error[0] = '\0';
+	if (ap->accepted) {
+		snprintf(np->tee, sizeof(np->tee), "%s", ap->tee);
+		snprintf(np->policy_ids, sizeof(np->policy_ids), "%s", ap->policy_ids);
+	}
+	np->token_exp = ap->accepted ? ap->token_exp : 0;
 	schedule_reattest(np);
+	schedule_lapse(np);
 	held_release(np);
 	if (fresh)
 		known_save(p);
+	return true;
 }
 
-static void on_failure(struct node_peer *np, enum hs_reason reason, bool by_peer, const char *detail)
+/* Reasons that are a verdict on trust; the others say only that no verdict could be had. */
+static bool is_rejection(enum hs_reason reason)
+{
+	return reason == HS_VERIFICATION_FAILED || reason == HS_ATTESTATION_REQUIRED ||
+	       reason == HS_VERSION_MISMATCH;
+}
+
+/* Our own attempt failed. A rejection removes the tunnel at once; a re-attestation that merely
+ * could not complete (AS or peer unreachable, busy, timed out) is retried while the peer's
+ * token lasts. */
+static void outgoing_failed(struct node_peer *np, enum hs_reason reason, bool by_peer, const char *detail,
+			    const char *own_verdict)
 {
 	bool was_up = np->state == NODE_PEER_UP;
+	bool kept = was_up && !is_rejection(reason);
 	/* Both sides may reject each other; show this node's own verdict even when the peer's came first. */
-	bool own_verdict_too = by_peer && np->local_rejection[0];
-	record_error(np, "%s%s%s%s%s%s%s", was_up ? "re-attestation failed: " : "", hs_reason_name(reason),
+	bool own_verdict_too = by_peer && own_verdict && *own_verdict;
+	char lapse[64] = "";
+	if (kept && np->token_exp) {
+		char exp[32];
+		format_time(np->token_exp, exp, sizeof(exp));
+		snprintf(lapse, sizeof(lapse), " until its token expires at %s", exp);
+	}
+	record_error(np, "%s%s%s%s%s%s%s%s%s", !was_up ? "" : kept ? "re-attestation did not complete (tunnel kept" : "re-attestation failed: ",
+		     kept ? lapse : "", kept ? "): " : "", hs_reason_name(reason),
 		     by_peer ? " (reported by the peer)" : "", detail && *detail ? ": " : "",
 		     detail ? detail : "", own_verdict_too ? "; this node's verdict: " : "",
-		     own_verdict_too ? np->local_rejection : "");
-	np->local_rejection[0] = '\0';
-	if (was_up) {
-		char a[INET_ADDRSTRLEN];
-		addr_text(np->addr, a, sizeof(a));
-		log_warn("peer", "%s: removed from the overlay; its flows are cut", a);
+		     own_verdict_too ? own_verdict : "");
+	if (!kept) {
+		mark_failed(np);
+		return;
 	}
-	uninstall(np);
-	held_drop_all(np);
-	np->state = NODE_PEER_FAILED;
-	if (was_up)
-		known_save(np->owner);
 	np->failures++;
-	np->retry_at_ns = loop_now_ns() + backoff_ns(np->failures);
-	if (np->is_static)
-		loop_timer_arm_at(np->owner->loop, &np->retry_timer, np->retry_at_ns);
+	loop_timer_arm_in(np->owner->loop, &np->reattest_timer, backoff_ns(np->failures));
+}
+
+/*
+ * An attempt the peer started failed. Anyone who can reach this node can start one from the
+ * peer's address and make it fail, so it changes no tunnel and no backoff: it is shown, and for
+ * an up peer it asks (now and then) for a re-attestation of our own, whose outcome decides.
+ */
+static void incoming_failed(struct node_peer *np, enum hs_reason reason, bool by_peer, const char *detail,
+			    const char *own_verdict)
+{
+	bool own_verdict_too = by_peer && own_verdict && *own_verdict;
+	char text[384];
+	snprintf(text, sizeof(text), "%s%s%s%s%s", hs_reason_name(reason), by_peer ? " (reported by the peer)" : "",
+		 detail && *detail ? ": " : "", detail ? detail : "",
+		 own_verdict_too ? "; this node's verdict on it too" : "");
+	if (np->outgoing) /* our own attempt runs: its outcome decides, and is shown */
+		return;
+	if (np->state != NODE_PEER_UP) {
+		record_error(np, "an attested handshake from this address failed: %s", text);
+		if (np->state == NODE_PEER_IDLE)
+			np->state = NODE_PEER_FAILED;
+		return;
+	}
+	uint64_t now = loop_now_ns();
+	record_error(np, "an attested handshake from this address failed (tunnel kept): %s", text);
+	if (np->last_prompt_ns && now - np->last_prompt_ns < (uint64_t)PROMPT_MIN_INTERVAL_S * NSEC_PER_SEC)
+		return;
+	np->last_prompt_ns = now;
+	start_handshake(np);
 }
 
 /* ---- transport callbacks ---- */
@@ -443,11 +684,14 @@ static void conn_ctx_free(struct conn_ctx *cc)
 	free(cc);
 }
 
-static void conn_ctx_release(struct hs_conn *c)
+/* Takes the conn's appraisal out (zeroed when there was none) and frees its owner data. */
+static void conn_ctx_release(struct hs_conn *c, struct appraisal *ap)
 {
 	struct conn_ctx *cc = hs_conn_owner_data(c);
+	memset(ap, 0, sizeof(*ap));
 	if (!cc)
 		return;
+	*ap = cc->appraisal;
 	hs_conn_set_owner_data(c, NULL);
 	conn_ctx_free(cc);
 }
@@ -485,14 +729,15 @@ static void on_peer_verdict(void *ctx, const struct peer_verdict *v)
 	struct hs_conn *c = ctx;
 	struct conn_ctx *cc = hs_conn_owner_data(c);
 	if (cc) {
+		struct appraisal *ap = &cc->appraisal;
 		cc->verify_op = NULL;
-		struct node_peer *np = peer_find(cc->owner, cc->addr);
-		if (np && !v->accepted)
-			snprintf(np->local_rejection, sizeof(np->local_rejection), "%s", v->detail ? v->detail : "");
-		if (np && v->accepted) {
-			snprintf(np->tee, sizeof(np->tee), "%s", v->tee ? v->tee : "");
-			snprintf(np->policy_ids, sizeof(np->policy_ids), "%s", v->policy_ids ? v->policy_ids : "");
-			np->token_exp = v->token_exp;
+		ap->accepted = v->accepted;
+		if (v->accepted) {
+			snprintf(ap->tee, sizeof(ap->tee), "%s", v->tee ? v->tee : "");
+			snprintf(ap->policy_ids, sizeof(ap->policy_ids), "%s", v->policy_ids ? v->policy_ids : "");
+			ap->token_exp = v->token_exp;
+		} else {
+			snprintf(ap->rejection, sizeof(ap->rejection), "%s", v->detail ? v->detail : "");
 		}
 	}
 	if (v->accepted)
@@ -513,8 +758,6 @@ static void hs_need_verification(void *ctx, struct hs_conn *c, const struct sock
 		hs_conn_provide_verdict(c, false, HS_VERIFIER_UNAVAILABLE, "out of memory");
 		return;
 	}
-	cc->addr = sockaddr_ipv4(peer);
-	peer_find_or_add(p, cc->addr);
 	struct attestation_op *op = attestation_verify_peer(p->att, tee, evidence, len, additional,
 							    additional_len, expected_runtime_data_json,
 							    on_peer_verdict, c);
@@ -526,16 +769,20 @@ static void hs_done(void *ctx, struct hs_conn *c, const struct sockaddr *peer, c
 {
 	struct peers *p = ctx;
 	uint32_t addr = sockaddr_ipv4(peer);
-	conn_ctx_release(c);
-	struct node_peer *np = addr ? peer_find_or_add(p, addr) : NULL;
-	if (!np)
-		return;
-	if (np->outgoing == c)
-		np->outgoing = NULL;
+	struct appraisal ap;
+	conn_ctx_release(c, &ap);
 	char a[INET_ADDRSTRLEN];
 	addr_text(addr, a, sizeof(a));
+	struct node_peer *np = addr ? peer_find_or_add(p, addr) : NULL;
+	if (!np) {
+		log_warn("peer", "%s: attested, but the peer table is full of peers in use; not installed", a);
+		return;
+	}
+	if (np->outgoing == c)
+		np->outgoing = NULL;
 	bool again = np->state == NODE_PEER_UP;
-	install(np, r);
+	if (!install(np, r, &ap))
+		return;
 	log_info("peer", "%s: %s (%s; peer %s%s%s%s; WireGuard port %u)", a,
 		 again ? "attested again, pre-shared key rotated" : "attested, tunnel installed",
 		 r->we_initiated ? "we initiated" : "it initiated",
@@ -549,7 +796,8 @@ static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
 {
 	struct peers *p = ctx;
 	uint32_t addr = peer ? sockaddr_ipv4(peer) : 0;
-	conn_ctx_release(c);
+	struct appraisal ap;
+	conn_ctx_release(c, &ap);
 	struct node_peer *np = addr ? peer_find(p, addr) : NULL;
 	if (np && np->outgoing == c)
 		np->outgoing = NULL;
@@ -567,21 +815,17 @@ static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
 		return;
 	}
 	if (!np) {
+		/* No entry is made for a stranger's failed attempt: it would fill the table. */
 		char a[INET_ADDRSTRLEN];
 		addr_text(addr, a, sizeof(a));
 		log_info("peer", "%s: incoming attested handshake failed: %s%s%s", a, hs_reason_name(reason),
 			 detail && *detail ? ": " : "", detail ? detail : "");
 		return;
 	}
-	/* A failed incoming attempt must not tear down a tunnel we have while our own attempt runs. */
-	if (!we_initiated && np->outgoing)
-		return;
-	/* A busy peer said nothing about trust: try the re-attestation again shortly. */
-	if (np->state == NODE_PEER_UP && (reason == HS_BUSY || reason == HS_RATE_LIMITED)) {
-		loop_timer_arm_in(p->loop, &np->reattest_timer, REATTEST_BUSY_RETRY_S * NSEC_PER_SEC);
-		return;
-	}
-	on_failure(np, reason, reported_by_peer, detail);
+	if (we_initiated)
+		outgoing_failed(np, reason, reported_by_peer, detail, ap.rejection);
+	else
+		incoming_failed(np, reason, reported_by_peer, detail, ap.rejection);
 }
 
 /* ---- device hooks ---- */
@@ -599,6 +843,7 @@ static void on_unrouted(void *ctx, const uint8_t *pkt, size_t len)
 	struct node_peer *np = peer_find_or_add(p, dst);
 	if (!np)
 		return;
+	np->last_used_ns = loop_now_ns();
 	held_push(np, pkt, len);
 	if (np->outgoing || np->state == NODE_PEER_UP)
 		return;
@@ -607,14 +852,6 @@ static void on_unrouted(void *ctx, const uint8_t *pkt, size_t len)
 		return;
 	}
 	start_handshake(np);
-}
-
-static struct node_peer *peer_by_wg(struct peers *p, struct peer *wg)
-{
-	for (struct node_peer *np = p->list; np; np = np->next)
-		if (np->wg == wg)
-			return np;
-	return NULL;
 }
 
 static void on_wg_event(void *ctx, struct peer *wg, enum peer_event event)
@@ -634,8 +871,20 @@ static void on_wg_event(void *ctx, struct peer *wg, enum peer_event event)
 		record_error(np, "WireGuard handshake gave up; the peer is attested again on demand");
 		uninstall(np);
 		np->state = NODE_PEER_IDLE;
+		np->last_used_ns = loop_now_ns();
 		if (np->is_static)
 			start_handshake(np);
+		break;
+	case PEER_EVENT_REMOVED:
+		/* Someone else (`wg set ... remove`) removed it: forget the pointer, keep the record. */
+		np->wg = NULL;
+		uninstall(np);
+		record_error(np, "removed from the WireGuard device over its UAPI; attested again on demand");
+		np->state = NODE_PEER_IDLE;
+		np->last_used_ns = loop_now_ns();
+		known_save(p);
+		if (np->is_static)
+			loop_timer_arm_in(p->loop, &np->retry_timer, backoff_ns(1));
 		break;
 	case PEER_EVENT_KEYS_ZEROED:
 		break;
@@ -667,7 +916,11 @@ struct peers *peers_new(struct loop *loop, struct device *dev, struct attestatio
 		.port = cfg->overlay.port,
 		.so_mark = cfg->bypass_mark,
 		.deadline_ns = (uint64_t)cfg->overlay.handshake_timeout_s * NSEC_PER_SEC,
+		/* Peers reach each other at most a few times a minute; a stranger gets no more. */
+		.max_per_source_per_second = 2,
 	};
+	/* The overlay is IPv4: a handshake over IPv6 could never install a peer, only cost work. */
+	tc.bind_addr.ss_family = AF_INET;
 	static const struct hs_transport_ops ops = {
 		.need_evidence = hs_need_evidence,
 		.need_verification = hs_need_verification,
@@ -679,6 +932,8 @@ struct peers *peers_new(struct loop *loop, struct device *dev, struct attestatio
 		free(p);
 		return NULL;
 	}
+	loop_timer_init(&p->age_timer, on_age_timer, p);
+	loop_timer_arm_in(loop, &p->age_timer, (uint64_t)AGE_SWEEP_S * NSEC_PER_SEC);
 	device_set_unrouted_handler(dev, on_unrouted, p);
 	device_set_peer_event_handler(dev, on_wg_event, p);
 	return p;
@@ -728,13 +983,14 @@ void peers_free(struct peers *p)
 	while (p->conns)
 		conn_ctx_free(p->conns);
 	hs_transport_free(p->hs);
+	loop_timer_cancel(p->loop, &p->age_timer);
 	while (p->list) {
 		struct node_peer *np = p->list;
-		p->list = np->next;
 		uninstall(np);
-		held_drop_all(np);
-		loop_timer_cancel(p->loop, &np->retry_timer);
-		free(np);
+		np->outgoing = NULL;
+		np->is_static = false;
+		np->state = NODE_PEER_IDLE;
+		peer_forget(np);
 	}
 	free(p);
 }
@@ -746,10 +1002,7 @@ static void add_time(cJSON *o, const char *key, int64_t t)
 		return;
 	}
 	char buf[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	format_time(t, buf, sizeof(buf));
 	cJSON_AddStringToObject(o, key, buf);
 }
 

@@ -337,6 +337,9 @@ void device_remove_peer(struct device *dev, struct peer *peer)
 	allowedips_remove_by_value(dev->allowedips, peer);
 	char name[48];
 	log_info("device", "%s: peer %s removed", dev->ifname, peer_name(peer, name));
+	/* Whoever removed it (the owner, or `wg set ... remove` over the UAPI), the owner must drop
+	 * its pointer before the peer is freed. */
+	device_peer_event(dev, peer, PEER_EVENT_REMOVED);
 	peer_free(peer);
 }
 

@@ -90,10 +90,17 @@ void device_get_counters(const struct device *dev, struct device_counters *out);
  * on-demand peers); the packet is dropped after the call unless the owner copied it. The handler
  * may add and remove peers.
  * peer_event: handshake completed / gave up / keys zeroed, for logs and status; it comes last in
- * the device's handling, so the handler may remove the peer. */
+ * the device's handling, so the handler may remove the peer. REMOVED comes from inside
+ * device_remove_peer, whoever called it (the UAPI too), just before the peer is freed: the
+ * handler forgets the peer and must not remove it again. */
 typedef void (*device_unrouted_fn)(void *ctx, const uint8_t *packet, size_t len);
 void device_set_unrouted_handler(struct device *dev, device_unrouted_fn fn, void *ctx);
-enum peer_event { PEER_EVENT_HANDSHAKE_COMPLETE, PEER_EVENT_HANDSHAKE_GAVE_UP, PEER_EVENT_KEYS_ZEROED };
+enum peer_event {
+	PEER_EVENT_HANDSHAKE_COMPLETE,
+	PEER_EVENT_HANDSHAKE_GAVE_UP,
+	PEER_EVENT_KEYS_ZEROED,
+	PEER_EVENT_REMOVED,
+};
 typedef void (*device_peer_event_fn)(void *ctx, struct peer *peer, enum peer_event event);
 void device_set_peer_event_handler(struct device *dev, device_peer_event_fn fn, void *ctx);
 

@@ -127,6 +127,8 @@ void peer_expire_current_keypairs(struct peer *peer)
 {
 	index_table_remove(peer->dev->index, &peer->handshake_entry);
 	noise_handshake_clear(&peer->handshake);
+	/* A handshake under the new identity may start at once, not a REKEY_TIMEOUT after the last. */
+	peer->has_sent_handshake = false;
 	if (peer->current_keypair)
 		peer->current_keypair->sending_valid = false;
 	if (peer->next_keypair)

@@ -60,6 +60,7 @@ struct uapi_server {
 	uapi_socket_gone_fn gone;
 	void *gone_ctx;
 	struct uapi_conn *conns;
+	bool interface_locked; /* private key, listen port and fwmark are the owner's */
 };
 
 /* ---- Output ---- */
@@ -272,27 +273,51 @@ static int parse_prefix(const char *v, int *family, uint8_t addr[16], uint8_t *c
 
 /* ---- set=1: device and peer lines ---- */
 
+/* A locked interface takes a set only when it changes nothing; else the owner is asked for. */
+static int refuse_locked(struct uapi_conn *c, bool unchanged, const char *what)
+{
+	if (unchanged)
+		return 0;
+	log_warn("uapi", "%s: refused to change the %s: the owning daemon sets it", device_ifname(c->srv->dev), what);
+	return -EPERM;
+}
+
+static int set_private_key(struct uapi_conn *c, const char *value)
+{
+	struct device *dev = c->srv->dev;
+	uint8_t k[WG_KEY_LEN], current[WG_KEY_LEN] = { 0 };
+	int rc = parse_key(value, k);
+	if (!rc && c->srv->interface_locked) {
+		device_get_private_key(dev, current);
+		rc = refuse_locked(c, !sodium_memcmp(k, current, WG_KEY_LEN), "private key");
+		sodium_memzero(current, sizeof(current));
+	}
+	if (!rc)
+		rc = device_set_private_key(dev, k);
+	sodium_memzero(k, sizeof(k));
+	return rc;
+}
+
 static int set_device_line(struct uapi_conn *c, const char *key, const char *value)
 {
 	struct device *dev = c->srv->dev;
+	bool locked = c->srv->interface_locked;
 	uint64_t n;
-	if (!strcmp(key, "private_key")) {
-		uint8_t k[WG_KEY_LEN];
-		int rc = parse_key(value, k);
-		if (!rc)
-			rc = device_set_private_key(dev, k);
-		sodium_memzero(k, sizeof(k));
-		return rc;
-	}
+	if (!strcmp(key, "private_key"))
+		return set_private_key(c, value);
 	if (!strcmp(key, "listen_port")) {
 		if (parse_uint(value, 65535, &n) < 0)
 			return -EINVAL;
+		if (locked)
+			return refuse_locked(c, n == device_listen_port(dev), "listen port");
 		int rc = device_set_listen_port(dev, (uint16_t)n);
 		return rc == -EADDRINUSE || rc == 0 ? rc : -EIO;
 	}
 	if (!strcmp(key, "fwmark")) {
 		if (parse_uint(value, UINT32_MAX, &n) < 0)
 			return -EINVAL;
+		if (locked)
+			return refuse_locked(c, n == device_fwmark(dev), "fwmark");
 		return device_set_fwmark(dev, (uint32_t)n) < 0 ? -EIO : 0;
 	}
 	if (!strcmp(key, "replace_peers")) {
@@ -702,6 +727,11 @@ struct uapi_server *uapi_server_new(struct loop *loop, struct device *dev, const
 		return NULL;
 	}
 	return srv;
+}
+
+void uapi_server_lock_interface(struct uapi_server *srv)
+{
+	srv->interface_locked = true;
 }
 
 void uapi_server_free(struct uapi_server *srv)

@@ -22,6 +22,10 @@ typedef void (*uapi_socket_gone_fn)(void *ctx);
  * answers on is replaced; a live one is an error (-EADDRINUSE). NULL with errno set on failure. */
 struct uapi_server *uapi_server_new(struct loop *loop, struct device *dev, const char *dir,
 				    uapi_socket_gone_fn gone, void *ctx);
+/* The private key, listen port and fwmark belong to the owner (a node daemon whose attestation
+ * vouches for its key): a set that would change them fails with EPERM and changes nothing. Peers
+ * stay settable; the device tells its owner when one is removed. */
+void uapi_server_lock_interface(struct uapi_server *srv);
 /* Close every connection and unlink the socket (if it is still ours). */
 void uapi_server_free(struct uapi_server *srv);
 

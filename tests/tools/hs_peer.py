@@ -11,9 +11,10 @@ when it embeds exactly the JSON this side computes for the peer. It prints the s
   failed reason=<name> by_peer=<0|1> detail=<text>
 
   hs_peer.py (--connect ADDR | --listen ADDR) --port N [--attest] [--require] [--wg-port N]
-             [--bind-other-key]
+             [--bind-other-key] [--wg-key BASE64]
 
---bind-other-key binds a different WireGuard key into the evidence than the one it announces.
+--bind-other-key binds a different WireGuard key into the evidence than the one it announces;
+--wg-key announces the given WireGuard public key (someone else's) instead of a random one.
 """
 import argparse
 import base64
@@ -298,7 +299,8 @@ def attested_exchange(channel, h, ck, peer, initiator, args, wg_key):
 
 
 def run(args):
-    s, wg_key = X25519PrivateKey.generate(), os.urandom(32)
+    s = X25519PrivateKey.generate()
+    wg_key = base64.b64decode(args.wg_key) if args.wg_key else os.urandom(32)
     print("node own_key=" + wg_key.hex(), flush=True)
     if args.connect:
         sock = socket.create_connection((args.connect, args.port), timeout=10)
@@ -340,6 +342,7 @@ def main():
     ap.add_argument("--require", action="store_true")
     ap.add_argument("--wg-port", type=int, default=51820)
     ap.add_argument("--bind-other-key", action="store_true")
+    ap.add_argument("--wg-key")
     sys.exit(run(ap.parse_args()))
 
 

@@ -25,6 +25,7 @@ static struct device *dev_a, *dev_b;
 static struct peer *a_peer_b, *b_peer_a; /* A's view of B, B's view of A */
 static int sink = -1;                    /* UDP socket on 10.0.0.2:5555 behind B's TUN */
 static int handshakes_a, unrouted_a;
+static struct peer *removed_a; /* the last peer A reported removed */
 
 #define IP(s) inet_addr(s)
 
@@ -90,6 +91,8 @@ static void on_event(void *ctx, struct peer *peer, enum peer_event ev)
 {
 	if (ev == PEER_EVENT_HANDSHAKE_COMPLETE)
 		handshakes_a++;
+	if (ev == PEER_EVENT_REMOVED)
+		removed_a = peer;
 }
 
 static void on_unrouted(void *ctx, const uint8_t *packet, size_t len) { unrouted_a++; }
@@ -386,6 +389,21 @@ TEST(data_received_is_answered_by_a_keepalive)
 	CHECK(after.rx_bytes == st.rx_bytes + MSG_DATA_MIN_LEN);
 }
 
+/* A new peer of A whose endpoint is a fresh spy socket that never answers. */
+static struct peer *silent_peer(void)
+{
+	uint8_t key[WG_KEY_LEN], pub[WG_KEY_LEN];
+	wg_generate_private_key(key);
+	wg_public_key(pub, key);
+	struct peer *silent = device_add_peer(dev_a, pub);
+	spy = socket(AF_INET, SOCK_DGRAM, 0);
+	union endpoint_addr ep = loopback(0);
+	socklen_t alen = sizeof(ep.in4);
+	CHECK(bind(spy, &ep.sa, alen) == 0 && getsockname(spy, &ep.sa, &alen) == 0);
+	peer_set_endpoint(silent, &ep);
+	return silent;
+}
+
 static int initiations_seen;
 static uint8_t initiations[2][MSG_INITIATION_LEN];
 static bool two_initiations(void)
@@ -403,15 +421,7 @@ TEST(unanswered_initiation_is_retransmitted_fresh)
 {
 	/* A peer whose endpoint never answers: enabling persistent keepalive starts a handshake at
 	 * once, and REKEY_TIMEOUT later a new initiation goes out with a new index and ephemeral. */
-	uint8_t key[WG_KEY_LEN], pub[WG_KEY_LEN];
-	wg_generate_private_key(key);
-	wg_public_key(pub, key);
-	struct peer *silent = device_add_peer(dev_a, pub);
-	spy = socket(AF_INET, SOCK_DGRAM, 0);
-	union endpoint_addr ep = loopback(0);
-	socklen_t alen = sizeof(ep.in4);
-	CHECK(bind(spy, &ep.sa, alen) == 0 && getsockname(spy, &ep.sa, &alen) == 0);
-	peer_set_endpoint(silent, &ep);
+	struct peer *silent = silent_peer();
 	peer_set_persistent_keepalive(silent, 25);
 	pump_until(two_initiations, 1000);
 	CHECK(initiations_seen == 2);
@@ -498,6 +508,46 @@ TEST(peer_removed_by_the_unrouted_handler_mid_batch)
 	CHECK(c.tx_no_route > 0);
 }
 
+/* A peer of A whose endpoint is a fresh spy socket, with one initiation already sent to it. */
+static struct peer *silent_peer_initiated(void)
+{
+	struct peer *silent = silent_peer();
+	spy_initiations = 0;
+	peer_initiate_handshake(silent);
+	spy_saw_initiation();
+	CHECK(spy_initiations == 1);
+	return silent;
+}
+
+TEST(removal_is_reported_to_the_owner)
+{
+	struct peer *silent = silent_peer_initiated();
+	removed_a = NULL;
+	device_remove_peer(dev_a, silent);
+	CHECK(removed_a == silent);
+	close(spy);
+}
+
+/* Runs last: A's new identity ends its sessions with B. */
+TEST(new_private_key_allows_an_initiation_at_once)
+{
+	struct peer *silent = silent_peer_initiated();
+	/* within REKEY_TIMEOUT of the first, a second initiation waits... */
+	peer_initiate_handshake(silent);
+	spy_saw_initiation();
+	CHECK(spy_initiations == 1);
+	/* ...but not after the private key changed: the old handshake is void */
+	uint8_t key[WG_KEY_LEN];
+	wg_generate_private_key(key);
+	CHECK(device_set_private_key(dev_a, key) == 0);
+	sodium_memzero(key, sizeof(key));
+	peer_initiate_handshake(silent);
+	spy_saw_initiation();
+	CHECK(spy_initiations == 2);
+	device_remove_peer(dev_a, silent);
+	close(spy);
+}
+
 static int setup(void)
 {
 	if (nl_link_set_up("lo", true) < 0)
@@ -568,6 +618,8 @@ int main(void)
 	RUN(data_received_is_answered_by_a_keepalive);
 	RUN(persistent_keepalives_then_new_handshake_when_unanswered);
 	RUN(peer_removed_by_the_unrouted_handler_mid_batch);
+	RUN(removal_is_reported_to_the_owner);
+	RUN(new_private_key_allows_an_initiation_at_once);
 	device_free(dev_a);
 	device_free(dev_b);
 	loop_free(loop);

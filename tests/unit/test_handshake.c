@@ -606,6 +606,23 @@ TEST(out_of_descriptors_pauses_and_recovers)
 	pair_stop(&p);
 }
 
+/* Two idle connections from 127.0.0.1 to a, then a third one that must be refused as busy
+ * (returned, with the idle ones in idle[]). */
+static int busy_after_two_idle(struct pair *p, int idle[2])
+{
+	uint16_t port = hs_transport_port(p->a.t);
+	for (int i = 0; i < 2; i++) {
+		idle[i] = raw_connect("127.0.0.1", port);
+		CHECK(idle[i] >= 0);
+	}
+	for (int i = 0; i < 5; i++)
+		loop_run_once(p->loop, 10);
+	int third = raw_connect("127.0.0.1", port);
+	CHECK(third >= 0);
+	CHECK(refused_with(p->loop, third, HS_BUSY));
+	return third;
+}
+
 TEST(concurrency_cap_refuses_busy)
 {
 	struct pair p;
@@ -614,17 +631,7 @@ TEST(concurrency_cap_refuses_busy)
 	cfg.max_concurrent = 2;
 	cfg.max_per_source_per_second = 1000;
 	CHECK(pair_start(&p, cfg) == 0);
-	uint16_t port = hs_transport_port(p.a.t);
-	int idle[2];
-	for (int i = 0; i < 2; i++) {
-		idle[i] = raw_connect("127.0.0.1", port);
-		CHECK(idle[i] >= 0);
-	}
-	for (int i = 0; i < 5; i++)
-		loop_run_once(p.loop, 10);
-	int third = raw_connect("127.0.0.1", port);
-	CHECK(third >= 0);
-	CHECK(refused_with(p.loop, third, HS_BUSY));
+	int idle[2], third = busy_after_two_idle(&p, idle);
 	struct hs_transport_counters c;
 	hs_transport_get_counters(p.a.t, &c);
 	CHECK(c.rejected_busy == 1);
@@ -636,6 +643,29 @@ TEST(concurrency_cap_refuses_busy)
 	connect_node(&p.b, &p.a);
 	run_until_settled(p.loop, &p.a, &p.b, 2);
 	CHECK(p.a.done == 1 && p.b.done == 1);
+	close(idle[1]);
+	pair_stop(&p);
+}
+
+/* One source holding its share of the responder slots is refused more; another still gets in. */
+TEST(per_source_cap_leaves_room_for_others)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	struct hs_transport_config cfg = default_cfg();
+	cfg.max_per_source_per_second = 1000;
+	cfg.max_per_source_concurrent = 2;
+	CHECK(pair_start(&p, cfg) == 0);
+	int idle[2], third = busy_after_two_idle(&p, idle);
+	struct hs_transport_counters c;
+	hs_transport_get_counters(p.a.t, &c);
+	CHECK(c.rejected_source_busy == 1 && c.rejected_busy == 0);
+	/* b (127.0.0.2) is another source: its handshake to a completes meanwhile */
+	connect_node(&p.b, &p.a);
+	run_until_settled(p.loop, &p.a, &p.b, 2);
+	CHECK(p.a.done == 1 && p.b.done == 1);
+	close(third);
+	close(idle[0]);
 	close(idle[1]);
 	pair_stop(&p);
 }
@@ -983,6 +1013,7 @@ int main(void)
 	RUN(degenerate_ephemeral_dropped);
 	RUN(out_of_descriptors_pauses_and_recovers);
 	RUN(concurrency_cap_refuses_busy);
+	RUN(per_source_cap_leaves_room_for_others);
 	RUN(rate_limit_per_source);
 	TEST_END();
 }

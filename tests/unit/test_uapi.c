@@ -424,6 +424,39 @@ TEST(socket_mode_and_deletion_stops)
 	CHECK(socket_gone == 1);
 }
 
+TEST(locked_interface_refuses_identity_changes)
+{
+	CHECK(ends_with_errno0(ask("set=1\nprivate_key=" PRIVATE_KEY "\nlisten_port=0\nfwmark=0\n\n")));
+	char before[4096];
+	snprintf(before, sizeof(before), "%s", ask("get=1\n\n"));
+	const char *port_line = strstr(before, "listen_port=");
+	CHECK(port_line != NULL);
+	unsigned port = port_line ? (unsigned)atoi(port_line + strlen("listen_port=")) : 0;
+	uapi_server_lock_interface(srv);
+	static const char *changes[] = {
+		"set=1\nprivate_key=0000000000000000000000000000000000000000000000000000000000000000\n\n",
+		"set=1\nprivate_key=" PEER_KEY "\n\n",
+		"set=1\nlisten_port=1\n\n",
+		"set=1\nfwmark=7\n\n",
+		/* `wg setconf` with an [Interface] section only: everything would go at once */
+		"set=1\nprivate_key=0000000000000000000000000000000000000000000000000000000000000000\n"
+		"listen_port=0\nfwmark=0\nreplace_peers=true\n\n",
+	};
+	char expected[32];
+	snprintf(expected, sizeof(expected), "errno=%d\n\n", -EPERM);
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		CHECK(!strcmp(ask(changes[i]), expected));
+		CHECK(!strcmp(ask("get=1\n\n"), before));
+	}
+	/* what changes nothing passes, and peers stay the operator's */
+	char same[512];
+	snprintf(same, sizeof(same), "set=1\nprivate_key=" PRIVATE_KEY "\nlisten_port=%u\nfwmark=0\n"
+		 "public_key=%s\nallowed_ip=10.9.0.0/16\n\n", port,
+		 "cc680aa8a0967ed97ed57e1035dcf28a2f01e615611472da7dc487c74f7a0f02");
+	CHECK(ends_with_errno0(ask(same)));
+	CHECK(strstr(ask("get=1\n\n"), "allowed_ip=10.9.0.0/16") != NULL);
+}
+
 static void on_gone(void *ctx) { socket_gone++; }
 
 int main(void)
@@ -467,6 +500,7 @@ int main(void)
 	RUN(peer_removed_while_a_request_is_half_sent);
 	RUN(stats_operation_lists_counters);
 	RUN(unknown_operation_closes_without_answer);
+	RUN(locked_interface_refuses_identity_changes);
 	RUN(out_of_descriptors_pauses_accepting);
 	RUN(socket_mode_and_deletion_stops);
 	uapi_server_free(srv);
