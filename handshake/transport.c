@@ -17,6 +17,7 @@
 #define DEFAULT_MAX_CONCURRENT 64
 #define DEFAULT_PER_SOURCE 10
 #define DEFAULT_PER_SOURCE_CONCURRENT 2
+#define DEFAULT_MAX_OUTGOING 128
 /* After the outcome, the last bytes get this long to leave and the peer to close its side. */
 #define LINGER_NS (2 * NSEC_PER_SEC)
 #define MAX_LINGERING 256
@@ -59,7 +60,7 @@ struct hs_transport {
 	struct loop_timer accept_resume;
 	uint8_t static_private[32];
 	struct hs_conn *conns;
-	unsigned responders, lingering;
+	unsigned responders, initiators, lingering;
 	struct source_limit rate;
 	struct hs_transport_counters counters;
 };
@@ -158,6 +159,7 @@ static void conn_unlink_free(struct hs_conn *c)
 		c->next->prev = c->prev;
 	if (c->phase == CONN_LINGERING)
 		t->lingering--;
+	t->initiators -= c->initiator;
 	release_responder_slot(c);
 	hs_session_free(c->session);
 	free(c->linger_out);
@@ -183,6 +185,7 @@ static struct hs_conn *conn_new(struct hs_transport *t, int fd, bool initiator,
 	t->conns = c;
 	c->counted_responder = !initiator;
 	t->responders += !initiator;
+	t->initiators += initiator;
 	return c;
 }
 
@@ -662,6 +665,8 @@ struct hs_transport *hs_transport_new(struct loop *loop, const struct hs_transpo
 		t->cfg.max_per_source_per_second = DEFAULT_PER_SOURCE;
 	if (!t->cfg.max_per_source_concurrent)
 		t->cfg.max_per_source_concurrent = DEFAULT_PER_SOURCE_CONCURRENT;
+	if (!t->cfg.max_outgoing)
+		t->cfg.max_outgoing = DEFAULT_MAX_OUTGOING;
 	if (!t->cfg.max_evidence)
 		t->cfg.max_evidence = HS_DEFAULT_MAX_EVIDENCE;
 	t->local = *local;
@@ -727,6 +732,10 @@ struct hs_conn *hs_transport_connect(struct hs_transport *t, const struct sockad
 	struct sockaddr_storage to;
 	bool supported = peer->sa_family == AF_INET || peer->sa_family == AF_INET6;
 
+	if (t->initiators >= t->cfg.max_outgoing) {
+		errno = EBUSY;
+		return NULL;
+	}
 	memset(&to, 0, sizeof(to));
 	if (supported)
 		memcpy(&to, peer, addr_len(peer));

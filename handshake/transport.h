@@ -58,6 +58,8 @@ struct hs_transport_config {
 	unsigned max_concurrent;            /* responder handshakes at once; default 64 */
 	unsigned max_per_source_per_second; /* new responder handshakes per source; default 10 */
 	unsigned max_per_source_concurrent; /* responder handshakes at once per source; default 2 */
+	unsigned max_outgoing;              /* initiator handshakes at once (lingering ones included);
+					       default 128 */
 	size_t max_frame;                   /* default and maximum 65535 */
 	size_t max_evidence;                /* evidence + additional evidence; default 1 MiB */
 };
@@ -88,7 +90,8 @@ void hs_transport_get_counters(const struct hs_transport *t, struct hs_transport
 
 /* Starts a handshake as initiator to peer's address (IPv4 or IPv6; its port is ignored) on the
  * bound port. Never calls back from inside; a failure to connect is reported later through
- * failed (HS_CONNECT_FAILED). NULL only when out of resources. */
+ * failed (HS_CONNECT_FAILED). NULL when out of resources, errno EBUSY when max_outgoing
+ * handshakes run. */
 struct hs_conn *hs_transport_connect(struct hs_transport *t, const struct sockaddr *peer);
 
 void hs_conn_provide_evidence(struct hs_conn *c, const char *tee, const uint8_t *evidence,

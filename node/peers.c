@@ -216,6 +216,7 @@ static void on_retry_timer(void *ctx);
 static void on_reattest_timer(void *ctx);
 static void on_lapse_timer(void *ctx);
 static void on_kick_timer(void *ctx);
+static void mark_failed(struct node_peer *np);
 
 static struct node_peer **bucket_of(struct peers *p, uint32_t addr)
 {
@@ -384,7 +385,11 @@ static void start_handshake(struct node_peer *np)
 	struct hs_conn *c = hs_transport_connect(np->owner->hs, (struct sockaddr *)&sin);
 	struct conn_ctx *cc = c ? conn_ctx_of(np->owner, c) : NULL;
 	if (!cc) {
-		record_error(np, "cannot start an attested handshake: out of resources");
+		/* Nothing is held meanwhile: fail closed, and let the next packet try after a backoff. */
+		record_error(np, "cannot start an attested handshake: %s",
+			     !c && errno == EBUSY ? "too many in progress" : "out of resources");
+		if (np->state != NODE_PEER_UP)
+			mark_failed(np);
 		return;
 	}
 	np->outgoing = c;

@@ -670,6 +670,23 @@ TEST(per_source_cap_leaves_room_for_others)
 	pair_stop(&p);
 }
 
+/* At most max_outgoing handshakes of our own run; the next is refused at once with EBUSY. */
+TEST(outgoing_cap)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	struct hs_transport_config cfg = default_cfg();
+	cfg.max_outgoing = 2;
+	CHECK(pair_start(&p, cfg) == 0);
+	struct sockaddr_in b = addr_of(p.b.addr, 0);
+	CHECK(hs_transport_connect(p.a.t, (struct sockaddr *)&b) != NULL);
+	CHECK(hs_transport_connect(p.a.t, (struct sockaddr *)&b) != NULL);
+	errno = 0;
+	CHECK(hs_transport_connect(p.a.t, (struct sockaddr *)&b) == NULL && errno == EBUSY);
+	run_until_settled(p.loop, &p.a, &p.b, 4);
+	pair_stop(&p);
+}
+
 TEST(rate_limit_per_source)
 {
 	struct pair p;
@@ -1014,6 +1031,7 @@ int main(void)
 	RUN(out_of_descriptors_pauses_and_recovers);
 	RUN(concurrency_cap_refuses_busy);
 	RUN(per_source_cap_leaves_room_for_others);
+	RUN(outgoing_cap);
 	RUN(rate_limit_per_source);
 	TEST_END();
 }
