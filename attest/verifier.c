@@ -39,7 +39,6 @@ struct verify_request {
 	cJSON *runtime_data;
 	char *tee;
 	struct loop_timer deadline;
-	bool anchors_refetched;          /* fetched again for this token once already */
 	verdict_fn done;
 	void *ctx;
 };
@@ -128,30 +127,6 @@ static enum verdict_reason reason_of(enum token_status s)
 	return VERDICT_TOKEN_INVALID;
 }
 
-static void fetch_anchors(struct verifier *v);
-
-/*
- * Fetched anchors go stale when the AS restarts with another signing key (Trustee without a
- * configured signer makes a new one at every start): a token whose key they do not endorse has
- * them fetched again, once per request, before it is judged. True when that refetch started.
- */
-static bool refetch_anchors_for(struct verify_request *r, const struct token_result *res)
-{
-	struct verifier *v = r->v;
-	if (!res->key_untrusted || !v->anchors_fetched || r->anchors_refetched)
-		return false;
-	struct trust_anchors *fresh = trust_anchors_new();
-	if (!fresh)
-		return false;
-	r->anchors_refetched = true;
-	trust_anchors_free(v->anchors);
-	v->anchors = fresh;
-	v->anchors_ready = false;
-	log_info("verify", "the token's key is not among the anchors fetched from the AS: fetching them again");
-	fetch_anchors(v);
-	return v->anchor_call != NULL;
-}
-
 static void check_token(struct verify_request *r)
 {
 	struct verifier *v = r->v;
@@ -162,14 +137,18 @@ static void check_token(struct verify_request *r)
 	};
 	struct token_result res;
 	enum token_status st = token_verify(r->token, strlen(r->token), &ex, &res);
-	if (refetch_anchors_for(r, &res))
-		return; /* settled again once the anchors are back */
-	char detail[320];
+	char detail[480];
 	const struct token_check *failed = NULL;
 	for (size_t i = 0; i < res.n_checks && !failed; i++)
 		if (!res.checks[i].ok)
 			failed = &res.checks[i];
-	if (failed)
+	/* Anchors fetched from the AS are pinned: a key swapped in later by someone on the path to
+	 * the AS must not be taken; an operator who changed the AS's key reloads the node. */
+	if (failed && res.key_untrusted && v->anchors_fetched)
+		snprintf(detail, sizeof(detail), "token check %s failed: %s (the AS's keys were pinned when "
+			 "the node started; if the AS's key changed, run 'tng-wg reload')", failed->name,
+			 failed->detail);
+	else if (failed)
 		snprintf(detail, sizeof(detail), "token check %s failed: %s", failed->name, failed->detail);
 	else
 		snprintf(detail, sizeof(detail), "token verified: tee %s, policy %s, exp %lld",
@@ -214,7 +193,7 @@ static void on_jwks(void *ctx, const struct as_reply *rep)
 	if (rep->outcome == AS_OK &&
 	    trust_anchors_add_jwks(v->anchors, rep->body, rep->body_len, err, sizeof(err)) == 0) {
 		v->anchors_ready = true;
-		log_warn("verify", "trusting the AS's JWKS keys as fetched; this trusts the network path to the AS");
+		log_warn("verify", "pinned the AS's JWKS keys as fetched; this trusted the network path to the AS once");
 		settle_waiting(v, NULL);
 		return;
 	}
@@ -231,7 +210,7 @@ static void on_certificate(void *ctx, const struct as_reply *rep)
 	    trust_anchors_add_pem(v->anchors, rep->body, rep->body_len, v->certificate_error,
 				  sizeof(v->certificate_error)) == 0) {
 		v->anchors_ready = true;
-		log_warn("verify", "trusting the AS's certificate chain as fetched; this trusts the network path to the AS");
+		log_warn("verify", "pinned the AS's certificate chain as fetched; this trusted the network path to the AS once");
 		settle_waiting(v, NULL);
 		return;
 	}

@@ -21,8 +21,8 @@ struct verifier_config {
 	size_t n_headers;
 	const char *const *policy_ids;
 	size_t n_policy_ids;
-	const char *const *trusted_certs_paths;  /* none: fetch anchors from the AS (again, once per
-						    token, when they endorse no key of a token) */
+	const char *const *trusted_certs_paths;  /* none: fetch anchors from the AS once and pin
+						    them (a new verifier fetches them again) */
 	size_t n_trusted_certs;
 	const char *ca_file;                     /* for an https AS; NULL = system CAs */
 	uint64_t timeout_ns;                     /* total deadline of one appraisal; 0 = 30 s */

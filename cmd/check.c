@@ -60,8 +60,10 @@ static void print_summary(FILE *out, const struct node_config *cfg)
 		for (size_t j = 0; j < v->n_policy_ids; j++)
 			fprintf(out, "%s%s", j ? "," : " ", v->policy_ids[j]);
 		fprintf(out, "%s\n", v->skip_as_token_cert_verify ? " (the token's own key, unchecked: testing only)"
-				     : v->n_trusted_certs      ? ""
-								: " (token keys fetched from the AS)");
+				     : v->n_trusted_certs ? ""
+				     : !strncmp(v->as_addr, "http://", 7)
+					     ? " (token keys fetched from the AS once, over plain HTTP, and pinned)"
+					     : " (token keys fetched from the AS once and pinned)");
 	}
 	if (!cfg->n_verifiers && !cfg->no_ra)
 		fprintf(out, "  verifies: nothing (peers are not attested by this node)\n");

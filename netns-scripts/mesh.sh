@@ -34,7 +34,8 @@
 #   mesh_destroy                  kill what the mesh started (by PID), delete its namespaces and files;
 #                                 safe to call twice and from a trap
 # Settings (environment, before mesh_create): MESH_PREFIX (namespace name prefix), MESH_DIR (state
-# directory, made with mktemp when unset), TNGWG (the tng-wg binary, default build/release/tng-wg).
+# directory, made with mktemp when unset), TNGWG (the tng-wg binary, default build/release/tng-wg),
+# MESH_ANCHORS (pinned: configs trust the AS's certificate file; fetch: nodes fetch the AS's keys).
 #
 # As a command, for trying the product by hand (root):
 #   netns-scripts/mesh.sh up N [CONFIG]   N nodes running tng-wg with CONFIG (default: the scenario
@@ -244,14 +245,22 @@ mesh_start_aa() {
 
 mesh_stop_aa() { mesh_kill_named "aa$1"; }
 
-# Node K's copy of CONFIG: every attest.aa_addr points at its AA, every verify.as_addr at the AS.
+# Node K's copy of CONFIG: every attest.aa_addr points at its AA, every verify.as_addr at the AS,
+# and every verify trusts the AS's certificate (trusted_certs_paths) unless it has its own key
+# source; with MESH_ANCHORS=fetch the nodes fetch the AS's keys over HTTP instead, as they may
+# with overlay.allow_http_as_anchors.
 mesh_write_config() {
 	local k=$1 config=$2 out
 	out="$(mesh_node_dir "$k")/node.json"
-	jq --arg aa "unix://$(mesh_aa_socket "$k")" --arg as_url "$MESH_AS_URL" '
+	jq --arg aa "unix://$(mesh_aa_socket "$k")" --arg as_url "$MESH_AS_URL" \
+		--arg ca "$MESH_DIR/as/ca.pem" --arg anchors "${MESH_ANCHORS:-pinned}" '
 		(.add_ingress[]?, .add_egress[]?) |= (
 			if has("attest") then .attest.aa_addr = $aa else . end
-			| if has("verify") then .verify.as_addr = $as_url else . end)' \
+			| if has("verify") then .verify.as_addr = $as_url else . end
+			| if $anchors != "fetch" and has("verify") and (.verify | has("trusted_certs_paths") or
+				.skip_as_token_cert_verify == true | not)
+			  then .verify.trusted_certs_paths = [$ca] else . end)
+		| if $anchors == "fetch" then .overlay.allow_http_as_anchors = true else . end' \
 		"$config" >"$out" || { mesh_log "cannot fill in $config"; return 1; }
 	echo "$out"
 }

@@ -52,6 +52,7 @@ struct held_packet {
 
 /* What a verifier said about the peer of one attested handshake. */
 struct appraisal {
+	bool requested; /* the peer's evidence went to the verifiers */
 	bool accepted;
 	char tee[32];
 	char policy_ids[128];
@@ -763,6 +764,7 @@ static void hs_need_verification(void *ctx, struct hs_conn *c, const struct sock
 		hs_conn_provide_verdict(c, false, HS_VERIFIER_UNAVAILABLE, "out of memory");
 		return;
 	}
+	cc->appraisal.requested = true;
 	struct attestation_op *op = attestation_verify_peer(p->att, tee, evidence, len, additional,
 							    additional_len, expected_runtime_data_json,
 							    on_peer_verdict, c);
@@ -806,6 +808,10 @@ static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
 	struct node_peer *np = addr ? peer_find(p, addr) : NULL;
 	if (np && np->outgoing == c)
 		np->outgoing = NULL;
+	/* A stranger whose evidence this node appraised is shown too (why can it not reach us?);
+	 * one that failed before that gets no entry: it would fill the table. */
+	if (!np && addr && !we_initiated && ap.requested && reason != HS_SUPERSEDED)
+		np = peer_add(p, addr);
 	if (reason == HS_SUPERSEDED) {
 		/*
 		 * The peer's own handshake to us won the tie: its outcome decides. A connection closed
@@ -820,7 +826,6 @@ static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
 		return;
 	}
 	if (!np) {
-		/* No entry is made for a stranger's failed attempt: it would fill the table. */
 		char a[INET_ADDRSTRLEN];
 		addr_text(addr, a, sizeof(a));
 		log_info("peer", "%s: incoming attested handshake failed: %s%s%s", a, hs_reason_name(reason),

@@ -488,7 +488,8 @@ static void store_uint(void *base, const struct uint_field *f, uint64_t v)
 static bool parse_overlay(struct diag *d, const cJSON *v, struct overlay_config *o)
 {
 	static const char *const keys[] = { "interface", "port", "mtu", "peers", "reattest_interval",
-					    "handshake_timeout", "fwmark", "table", NULL };
+					    "handshake_timeout", "fwmark", "table", "allow_http_as_anchors",
+					    NULL };
 	snprintf(o->ifname, sizeof(o->ifname), "%s", CONFIG_DEFAULT_IFNAME);
 	o->port = CONFIG_DEFAULT_PORT;
 	o->mtu = CONFIG_DEFAULT_MTU;
@@ -529,6 +530,8 @@ static bool parse_overlay(struct diag *d, const cJSON *v, struct overlay_config 
 	}
 	if ((f = json_field(v, "peers")))
 		ok &= parse_peers(d, f, "overlay.peers", o);
+	if ((f = json_field(v, "allow_http_as_anchors")))
+		ok &= json_read_bool(d, f, "overlay.allow_http_as_anchors", &o->allow_http_as_anchors);
 	return ok;
 }
 

@@ -88,6 +88,7 @@ struct overlay_config {
 	unsigned handshake_timeout_s;
 	uint32_t fwmark;            /* steering mark: packets carrying it are routed into ifname */
 	uint32_t table;             /* routing table holding "default dev ifname" */
+	bool allow_http_as_anchors; /* fetching the token signer's keys over plain HTTP is accepted */
 };
 
 struct node_config {

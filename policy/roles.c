@@ -100,6 +100,29 @@ static bool derive_verifiers(struct node_config *cfg, struct diag *d)
 	return true;
 }
 
+/* Without trusted_certs_paths the token signer's keys come from the AS itself; over plain HTTP
+ * anyone on the path to the AS could hand out their own and forge every token, so that takes an
+ * explicit yes. */
+static bool check_anchor_transport(const struct node_config *cfg, struct diag *d)
+{
+	bool ok = true;
+	for (size_t i = 0; i < cfg->n_entries; i++) {
+		const struct verify_config *v = cfg->entries[i].verify;
+		if (!v || v->n_trusted_certs || v->skip_as_token_cert_verify || strncmp(v->as_addr, "http://", 7) ||
+		    cfg->overlay.allow_http_as_anchors)
+			continue;
+		char p[JSON_PATH_MAX];
+		roles_entry_path(p, &cfg->entries[i]);
+		strncat(p, ".verify", sizeof(p) - strlen(p) - 1);
+		diag_error(d, p, "expected trusted_certs_paths with an http:// as_addr: the AS's signing key "
+			   "would come over plain HTTP, where anyone on the path to the AS could swap it and "
+			   "forge tokens; give the AS's certificate in trusted_certs_paths, use https://, or "
+			   "accept the risk with \"overlay\": {\"allow_http_as_anchors\": true}");
+		ok = false;
+	}
+	return ok;
+}
+
 bool roles_derive(struct node_config *cfg, struct diag *d)
 {
 	if (!cfg->n_entries) {
@@ -110,6 +133,7 @@ bool roles_derive(struct node_config *cfg, struct diag *d)
 	ok &= derive_no_ra(cfg, d);
 	ok &= derive_attest(cfg, d);
 	ok &= derive_verifiers(cfg, d);
+	ok &= check_anchor_transport(cfg, d);
 	if (cfg->bypass_mark == cfg->overlay.fwmark) {
 		diag_error(d, "overlay.fwmark", "expected a mark other than the bypass mark (so_mark), got %u",
 			   cfg->overlay.fwmark);

@@ -4,7 +4,7 @@
 # accepts (checked with 'nft -c' in a namespace of this test).
 . "$(dirname "$0")/../lib/common.sh"
 require_root
-require_cmd nft ip openssl
+require_cmd nft ip openssl jq
 [ -x "$TNGWG" ] || { echo "FAIL check: $TNGWG is not built"; exit 1; }
 cd "$ROOT_DIR" || exit 1
 configs=tests/configs
@@ -18,10 +18,22 @@ run_check() {
 # has_line FILE LINE: FILE has exactly LINE as one of its lines
 has_line() { grep -qxF -- "$2" "$1"; }
 
+# TNG's scenario verifies with an http:// AS and no trusted_certs_paths: refused, naming the ways out.
 run_check "$configs/scenario-04-mesh.json"
-if [ "$rc" -eq 0 ] && has_line "$T_TMP/out" "$configs/scenario-04-mesh.json: OK" &&
+for entry in add_ingress add_egress; do
+	if [ "$rc" -eq 1 ] && has_line "$T_TMP/err" "$configs/scenario-04-mesh.json: $entry[0].verify: expected trusted_certs_paths with an http:// as_addr: the AS's signing key would come over plain HTTP, where anyone on the path to the AS could swap it and forge tokens; give the AS's certificate in trusted_certs_paths, use https://, or accept the risk with \"overlay\": {\"allow_http_as_anchors\": true}"; then
+		pass "scenario_http_anchors_refused_$entry"
+	else
+		fail "scenario_http_anchors_refused_$entry" "rc=$rc: $(cat "$T_TMP/out" "$T_TMP/err")"
+	fi
+done
+
+# With the risk accepted in so many words, the scenario runs as it is.
+jq '.overlay = {"allow_http_as_anchors": true}' "$configs/scenario-04-mesh.json" >"$T_TMP/scenario.json"
+run_check "$T_TMP/scenario.json"
+if [ "$rc" -eq 0 ] && has_line "$T_TMP/out" "$T_TMP/scenario.json: OK" &&
 	has_line "$T_TMP/out" "  attests: unix:///run/confidential-containers/attestation-agent/attestation-agent.sock (evidence refreshed every 600 s)" &&
-	has_line "$T_TMP/out" "  verifies: peers with http://127.0.0.1:8080/, policy_ids default (token keys fetched from the AS)" &&
+	has_line "$T_TMP/out" "  verifies: peers with http://127.0.0.1:8080/, policy_ids default (token keys fetched from the AS once, over plain HTTP, and pinned)" &&
 	has_line "$T_TMP/out" "  add_ingress[0]: tcp/udp to port 9001: steered into the overlay" &&
 	has_line "$T_TMP/out" "  add_egress[0]: tcp/udp to port 9001: reachable only through the overlay (and from local clients)" &&
 	has_line "$T_TMP/out" "  overlay: interface tngwg0, port 51820 (UDP and TCP), mtu 1420, steering mark 51820 -> table 51820, bypass mark 565"; then

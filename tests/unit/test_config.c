@@ -45,19 +45,53 @@ static int fails_with(const char *json, const char *line)
 	return 1;
 }
 
-#define VERIFY "\"verify\": {\"as_addr\": \"http://as:8080\", \"policy_ids\": [\"default\"]}"
+#define VERIFY "\"verify\": {\"as_addr\": \"https://as:8080\", \"policy_ids\": [\"default\"]}"
 #define ATTEST "\"attest\": {\"aa_addr\": \"unix:///run/aa.sock\"}"
 /* An egress entry on port 9001 with the given extra members. */
 #define EGRESS(extra) "{\"add_egress\": [{\"netfilter\": {\"capture_dst\": {\"port\": 9001}}, " extra "}]}"
 /* An egress entry with the given netfilter object and attest. */
 #define EGRESS_NF(nf) "{\"add_egress\": [{\"netfilter\": " nf ", " ATTEST "}]}"
 
+/* TNG's scenario file with the given text before its closing brace. */
+static struct node_config *scenario_with(const char *extra)
+{
+	FILE *f = fopen("tests/configs/scenario-04-mesh.json", "r");
+	char text[4096];
+	size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	text[n] = '\0';
+	char *end = strrchr(text, '}');
+	if (!end)
+		return NULL;
+	char joined[5000];
+	snprintf(joined, sizeof(joined), "%.*s%s}\n", (int)(end - text), text, extra);
+	struct node_config *cfg = NULL;
+	config_parse(joined, "scenario.json", &cfg, err, sizeof(err));
+	return cfg;
+}
+
+/* Its AS is http:// and it names no trusted_certs_paths: refused unless the risk is accepted. */
+TEST(scenario_http_anchors_need_a_yes)
+{
+	CHECK(!scenario_with(""));
+	CHECK(has_line(err, "scenario.json: add_ingress[0].verify: expected trusted_certs_paths with an "
+			    "http:// as_addr: the AS's signing key would come over plain HTTP, where anyone on "
+			    "the path to the AS could swap it and forge tokens; give the AS's certificate in "
+			    "trusted_certs_paths, use https://, or accept the risk with \"overlay\": "
+			    "{\"allow_http_as_anchors\": true}"));
+	CHECK(strstr(err, "add_egress[0].verify: expected trusted_certs_paths") != NULL);
+	CHECK(!scenario_with(", \"overlay\": {\"allow_http_as_anchors\": 1}"));
+	CHECK(has_line(err, "scenario.json: overlay.allow_http_as_anchors: expected true or false, got 1"));
+}
+
 TEST(scenario_mesh_two_way)
 {
-	struct node_config *cfg;
-	CHECK(config_load_file("tests/configs/scenario-04-mesh.json", &cfg, err, sizeof(err)) == 0);
+	struct node_config *cfg = scenario_with(", \"overlay\": {\"allow_http_as_anchors\": true}");
+	CHECK(cfg != NULL);
 	if (!cfg)
 		return;
+	CHECK(cfg->overlay.allow_http_as_anchors);
 	CHECK(cfg->n_entries == 2);
 	CHECK(cfg->entries[0].kind == ENTRY_INGRESS && cfg->entries[1].kind == ENTRY_EGRESS);
 	CHECK(cfg->entries[0].n_dsts == 1 && cfg->entries[0].dsts[0].has_port);
@@ -217,7 +251,7 @@ TEST(unknown_keys_are_errors)
 	CHECK(fails_with("{\"add_egress\": [{\"netfilter\": {\"capture_dst\": {\"port\": 9001}}, " ATTEST
 			 "}], \"overlay\": {\"mtu\": 1400, \"listen\": 1}}",
 			 "t.json: overlay.listen: unknown field, expected one of: interface, port, mtu, peers, "
-			 "reattest_interval, handshake_timeout, fwmark, table"));
+			 "reattest_interval, handshake_timeout, fwmark, table, allow_http_as_anchors"));
 	CHECK(fails_with(EGRESS(ATTEST ", \"no_ra\": false, \"no_ra\": false"),
 			 "t.json: add_egress[0].no_ra: duplicate field"));
 }
@@ -412,6 +446,7 @@ TEST(tng_only_fields_warn)
 int main(void)
 {
 	TEST_BEGIN("config");
+	RUN(scenario_http_anchors_need_a_yes);
 	RUN(scenario_mesh_two_way);
 	RUN(scenario_missing_comma_points_at_add_egress);
 	RUN(json_syntax_positions);
