@@ -7,6 +7,7 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,9 @@ static bool chain_verifies(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *st
 	bool ok = false;
 	if (ctx && X509_STORE_CTX_init(ctx, store, leaf, untrusted) == 1) {
 		X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
+		/* As TNG: a leaf that names its uses must allow signing for a client (an extended key
+		 * usage without clientAuth, or a key usage without digitalSignature, is refused). */
+		X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
 		ok = X509_verify_cert(ctx) == 1;
 		if (!ok)
 			snprintf(err, errlen, "x5c does not chain to a trusted certificate: %s (depth %d)",

@@ -246,6 +246,42 @@ static EVP_PKEY *endorse(const cJSON *jwk, const char *trust_rel, const char *la
 	return key;
 }
 
+/* tests/data/eku (made by tests/tools/make_eku_fixtures.py): leaves without key usages or with
+ * clientAuth are endorsed; one whose EKU lacks clientAuth, or whose key usage lacks
+ * digitalSignature, is not. */
+TEST(leaf_key_usage_as_tng)
+{
+	static const struct {
+		const char *kind;
+		bool endorsed;
+	} leaves[] = { { "none", true }, { "client-auth", true }, { "server-auth", false }, { "cert-sign", false } };
+	char err[240];
+	struct trust_anchors *t = trust_anchors_new();
+	CHECK(trust_anchors_add_pem_file(t, "tests/data/eku/ca.pem", err, sizeof(err)) == 0);
+	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+		char path[128], *text = NULL;
+		snprintf(path, sizeof(path), "tests/data/eku/leaf-%s.jwk.json", leaves[i].kind);
+		FILE *f = fopen(path, "r");
+		size_t n = 0;
+		if (f && (text = calloc(1, 4096)))
+			n = fread(text, 1, 4095, f);
+		if (f)
+			fclose(f);
+		cJSON *jwk = n ? cJSON_Parse(text) : NULL;
+		CHECK(jwk != NULL);
+		err[0] = '\0';
+		EVP_PKEY *key = jwk ? token_endorsed_key(jwk, trust_anchors_store(t), 1800000000, err, sizeof(err)) : NULL;
+		if (!key != !leaves[i].endorsed)
+			fprintf(stderr, "  leaf %s: %s\n", leaves[i].kind, key ? "endorsed" : err);
+		CHECK(!key == !leaves[i].endorsed);
+		CHECK(key || strstr(err, "unsuitable certificate purpose (depth 0)"));
+		EVP_PKEY_free(key);
+		cJSON_Delete(jwk);
+		free(text);
+	}
+	trust_anchors_free(t);
+}
+
 TEST(embedded_key_mode_skips_the_chain_only)
 {
 	char *jwt = slurp("tng/ear.jwt", NULL);
@@ -391,6 +427,7 @@ int main(void)
 	RUN(runtime_data_compared_as_json);
 	RUN(tampering_is_detected);
 	RUN(no_anchor_is_its_own_reason);
+	RUN(leaf_key_usage_as_tng);
 	RUN(embedded_key_mode_skips_the_chain_only);
 	RUN(kbs_jwk_endorsement_scenarios);
 	RUN(jwks_fixture_endorsed_and_trusted);
