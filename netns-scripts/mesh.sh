@@ -6,7 +6,8 @@
 # As a library (source it; every function returns non-zero and says why on failure):
 #   mesh_create N                 hub, bridge and nodes 1..N (namespaces and links only)
 #   mesh_add_node K / mesh_add_plain K
-#   mesh_start_as                 the stand-in AS, reference values from $MESH_DIR/as/reference-values.json
+#   mesh_start_as [ARGS...]       the stand-in AS, reference values from $MESH_DIR/as/reference-values.json
+#                                 (e.g. --token-lifetime 20)
 #   mesh_stop_as
 #   mesh_set_reference_values JSON   replace the AS's reference values (it re-reads them per request)
 #   mesh_start_aa K [ARGS...]     node K's stand-in AA at $MESH_DIR/nodeK/aa.sock (e.g. --svn 2)
@@ -215,7 +216,7 @@ mesh_start_as() {
 		return 1
 	fi
 	mesh_bg hub as /usr/bin/python3 "$MESH_AS_SCRIPT" --listen "$MESH_HUB_IP:$MESH_AS_PORT" \
-		--state-dir "$MESH_DIR/as" --reference-values "$MESH_DIR/as/reference-values.json"
+		--state-dir "$MESH_DIR/as" --reference-values "$MESH_DIR/as/reference-values.json" "$@"
 	if ! mesh_wait "$MESH_WAIT" mesh_as_up || [ ! -f "$MESH_DIR/as/ca.pem" ]; then
 		mesh_log "the stand-in AS did not come up; its log:"
 		tail -n 20 "$MESH_DIR/as.log" >&2

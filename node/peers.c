@@ -427,21 +427,27 @@ static void on_kick_timer(void *ctx)
 		peer_initiate_handshake(np->wg);
 }
 
-/* The next re-attestation: after reattest_interval (less up to a tenth of jitter, so that two
- * peers do not re-attest each other at the same moment), or once four fifths of the peer's
- * token life have passed, whichever comes first. */
+/* The next re-attestation: after reattest_interval, or while the peer's token has a fifth of its
+ * life and two handshake deadlines left (time for a retry), whichever comes first; less up to a
+ * tenth of jitter so that two peers do not re-attest each other at the same moment. */
 static void schedule_reattest(struct node_peer *np)
 {
-	uint64_t interval = (uint64_t)np->owner->cfg->overlay.reattest_interval_s * NSEC_PER_SEC;
-	uint64_t jitter = interval / 10 ? randombytes_uniform((uint32_t)(interval / 10 / NSEC_PER_MSEC + 1)) * NSEC_PER_MSEC : 0;
-	uint64_t delay = interval - jitter;
-	int64_t left = np->token_exp ? np->token_exp - (int64_t)time(NULL) : 0;
+	const struct overlay_config *o = &np->owner->cfg->overlay;
+	uint64_t delay = (uint64_t)o->reattest_interval_s * NSEC_PER_SEC;
+	int64_t left = np->token_exp - (int64_t)time(NULL);
 	if (np->token_exp) {
-		uint64_t renew = left > 0 ? (uint64_t)left * NSEC_PER_SEC / 5 * 4 : 0;
-		if (renew < delay)
-			delay = renew > NSEC_PER_SEC ? renew : NSEC_PER_SEC;
+		int64_t renew = left / 5 * 4;
+		if (renew > left - 2 * (int64_t)o->handshake_timeout_s)
+			renew = left - 2 * (int64_t)o->handshake_timeout_s;
+		if (renew < 0)
+			renew = 0;
+		if ((uint64_t)renew * NSEC_PER_SEC < delay)
+			delay = (uint64_t)renew * NSEC_PER_SEC;
 	}
-	loop_timer_arm_in(np->owner->loop, &np->reattest_timer, delay);
+	uint64_t tenth_ms = delay / 10 / NSEC_PER_MSEC;
+	if (tenth_ms)
+		delay -= randombytes_uniform((uint32_t)(tenth_ms < UINT32_MAX ? tenth_ms + 1 : UINT32_MAX)) * NSEC_PER_MSEC;
+	loop_timer_arm_in(np->owner->loop, &np->reattest_timer, delay > NSEC_PER_SEC ? delay : NSEC_PER_SEC);
 }
 
 /* The tunnel lives as long as the peer's token (the earliest of its verifiers'). */

@@ -8,8 +8,9 @@
 #   re-attestation rotates the pre-shared key (different after, the same on both sides), the
 #   attestation count grows, and echo exchanges on 9001 all succeed across the rotations, on new
 #   connections and on one connection held open throughout;
-#   the AS stalls: re-attestation fails and cuts the tunnels; the AS answers again: node 1 brings
-#   back its tunnels to the peers it lists, node 3's included, with no traffic sent.
+#   the AS (its tokens live 20 s) stalls: re-attestation cannot complete, the tunnels stay while
+#   the tokens last and are cut when they expire; the AS answers again: node 1 brings back its
+#   tunnels to the peers it lists, node 3's included, with no traffic sent.
 . "$(dirname "$0")/../lib/common.sh"
 . "$ROOT_DIR/netns-scripts/mesh.sh"
 mesh_for_test
@@ -89,7 +90,7 @@ attested_more_than() { [ "$(mesh_peer "$1" "$2" attestations)" -gt "$3" ]; }
 setup() {
 	local all
 	all=$(static_config all 1 2 3) || return 1
-	mesh_create 3 && mesh_start_as || return 1
+	mesh_create 3 && mesh_start_as --token-lifetime 20 || return 1
 	mesh_start 1 "$all" --svn 1 && mesh_start 2 "$all" --svn 1 && mesh_echo_server 2 tcp 9001
 }
 
@@ -149,13 +150,16 @@ psk_rotation() {
 	check mesh_static.still_up static_up 1 2
 }
 
-# Re-attestation while the AS stalls cuts the tunnels; node 1 then restores those to its listed
-# peers on its own (node 3 lists nobody, so 1 -> 3 comes back only from node 1's retries).
+# Re-attestation while the AS stalls keeps the tunnels until their tokens expire, then cuts them;
+# node 1 then restores those to its listed peers on its own (node 3 lists nobody, so 1 -> 3 comes
+# back only from node 1's retries).
 as_stall_and_back() {
 	echo stall >"$MESH_DIR/as/mode"
+	check mesh_static.as_stall_keeps_2 wait_for 20 mesh_peer_error_has 1 2 "tunnel kept until its token expires"
+	check mesh_static.as_stall_kept_2_up mesh_peer_is 1 2 up
 	check mesh_static.as_stall_cuts_2 wait_for 40 cut 1 2
 	check mesh_static.as_stall_cuts_3 wait_for 40 cut 1 3
-	check mesh_static.as_stall_timeout mesh_peer_error_has 1 3 timeout
+	check mesh_static.as_stall_token_expired grep -q "$(mesh_ip 3): its attestation token expired at .* without a renewal" "$MESH_DIR/node1.log"
 	echo ok >"$MESH_DIR/as/mode"
 	check mesh_static.as_back_2_up wait_for 40 static_up 1 2
 	check mesh_static.as_back_3_up wait_for 40 static_up 1 3
