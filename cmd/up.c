@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *out)
@@ -18,8 +19,31 @@ static void usage(FILE *out)
 		     "  'tng-wg down'; with -d it detaches once the node is ready.\n");
 }
 
+/* The log file, opened before detaching so that a refusal reaches the user. Not through a
+ * symbolic link, and only a regular file: a daemon running as root must not be pointed at
+ * another file by whoever could write a link where the log goes. */
+static int open_log_file(const char *log_file)
+{
+	int fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+		errno = EINVAL;
+	}
+	if (fd < 0)
+		fprintf(stderr, "tng-wg up: cannot use %s as the log file: %s\n", log_file,
+			errno == ELOOP		       ? "it is a symbolic link"
+			: errno == EINVAL || errno == ENXIO ? "not a regular file" /* ENXIO: a FIFO */
+							    : strerror(errno));
+	return fd;
+}
+
 static int detach_and_run(const char *path, const char *log_file)
 {
+	int log_fd = log_file ? open_log_file(log_file) : -1;
+	if (log_file && log_fd < 0)
+		return 1;
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		perror("tng-wg up: pipe");
@@ -38,14 +62,13 @@ static int detach_and_run(const char *path, const char *log_file)
 			dup2(null, STDIN_FILENO);
 			dup2(null, STDOUT_FILENO);
 		}
-		if (log_file) {
-			int lf = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-			if (lf >= 0)
-				dup2(lf, STDERR_FILENO);
-		}
+		if (log_fd >= 0)
+			dup2(log_fd, STDERR_FILENO);
 		_exit(daemon_run(path, p[1]));
 	}
 	close(p[1]);
+	if (log_fd >= 0)
+		close(log_fd);
 	char msg[4096];
 	ssize_t n = read(p[0], msg, sizeof(msg) - 1);
 	close(p[0]);
