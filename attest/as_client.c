@@ -4,7 +4,9 @@
 #include "common/log.h"
 #include "common/loop.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@ struct as_client {
 	struct loop_timer timer;
 	char *base;                        /* as_addr without a trailing '/' */
 	struct curl_slist *headers;
+	struct curl_slist *resolved;       /* the AS host's addresses, pinned at start */
 	char *ca_file;
 	uint64_t timeout_ns;
 	uint32_t so_mark;
@@ -88,6 +91,57 @@ static int on_timer_change(CURLM *multi, long timeout_ms, void *userp)
 
 /* ---- client ---- */
 
+/*
+ * A host name in as_addr is resolved now, once, and its addresses pinned for every call: a
+ * daemon starts its clients before it installs its steering rules, and a later lookup would go
+ * out without the bypass mark, into the overlay if a capture covers the resolver. An address
+ * literal needs nothing. 0, or -1 with err set.
+ */
+static int pin_host(struct as_client *c, char *err, size_t errlen)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL;
+	int rc = -1;
+	if (!u || curl_url_set(u, CURLUPART_URL, c->base, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		snprintf(err, errlen, "AS address \"%s\" is not a URL", c->base);
+		goto done;
+	}
+	struct in6_addr literal;
+	if (host[0] == '[' || inet_pton(AF_INET, host, &literal) == 1) {
+		rc = 0;
+		goto done;
+	}
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *list = NULL;
+	int gai = getaddrinfo(host, port, &hints, &list);
+	if (gai != 0) {
+		snprintf(err, errlen, "cannot resolve the AS host \"%s\": %s", host, gai_strerror(gai));
+		goto done;
+	}
+	char entry[1024];
+	int len = snprintf(entry, sizeof(entry), "%s:%s:", host, port);
+	for (struct addrinfo *a = list; a && len > 0 && (size_t)len < sizeof(entry) - INET6_ADDRSTRLEN - 3; a = a->ai_next) {
+		char text[INET6_ADDRSTRLEN];
+		const void *ip = a->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+							 : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+		if (inet_ntop(a->ai_family, ip, text, sizeof(text)) && !strstr(entry + strlen(host), text))
+			len += snprintf(entry + len, sizeof(entry) - (size_t)len, a->ai_family == AF_INET6 ? "%s[%s]" : "%s%s",
+					entry[len - 1] == ':' ? "" : ",", text);
+	}
+	freeaddrinfo(list);
+	if ((c->resolved = curl_slist_append(NULL, entry)))
+		rc = 0;
+	else
+		snprintf(err, errlen, "out of memory");
+	log_info("as", "AS host %s pinned to %s", host, strrchr(entry, ':') + 1);
+done:
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
 struct as_client *as_client_new(struct loop *loop, const struct as_client_config *cfg, char *err,
 				size_t errlen)
 {
@@ -124,6 +178,10 @@ struct as_client *as_client_new(struct loop *loop, const struct as_client_config
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+	if (pin_host(c, err, errlen) != 0) {
+		as_client_free(c);
+		return NULL;
+	}
 	return c;
 oom:
 	snprintf(err, errlen, "out of memory");
@@ -158,6 +216,7 @@ static void destroy(struct as_client *c)
 	if (c->loop)
 		loop_timer_cancel(c->loop, &c->timer);
 	curl_slist_free_all(c->headers);
+	curl_slist_free_all(c->resolved);
 	free(c->base);
 	free(c->ca_file);
 	free(c);
@@ -221,6 +280,7 @@ static int start(struct as_call *call, const char *body)
 		curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, mark_socket);
 		curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, c);
 	}
+	curl_easy_setopt(e, CURLOPT_RESOLVE, c->resolved);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, call);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
