@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,17 +122,37 @@ static int restore_sysctls(const char *ifname, const char *state_dir, char *err,
 	return rc ? -1 : 0;
 }
 
-/* Deletes every copy of the fwmark rule (a kernel-chosen priority makes each add a new rule). */
+/*
+ * Two rules: "fwmark M lookup T" sends steered packets into the overlay (T holds "default dev
+ * ifname"); and, consulted first, "iif ifname fwmark M lookup main": packets from the overlay
+ * carry M too, only so that the reverse-path check (a lookup made as from the loopback device,
+ * so not matching the iif rule) finds the overlay route, while they themselves are routed as
+ * usual, to this host or, when published by DNAT, on to a container.
+ */
+static void overlay_rules(const struct overlay_config *o, struct nl_rule *steer, struct nl_rule *arrived)
+{
+	*steer = (struct nl_rule){ .family = AF_INET, .fwmark = o->fwmark, .fwmask = UINT32_MAX, .table = o->table };
+	*arrived = *steer;
+	arrived->table = RT_TABLE_MAIN;
+	arrived->iifname = o->ifname;
+}
+
+/* Deletes every copy of the rules (a kernel-chosen priority makes each add a new rule). */
 static int delete_rules(const struct overlay_config *o, char *err, size_t errlen)
 {
-	int rc;
-	while ((rc = nl_rule_del(AF_INET, 0, o->fwmark, UINT32_MAX, o->table)) == 0)
-		;
-	if (rc == -ENOENT || rc == -ESRCH)
-		return 0;
-	snprintf(err, errlen, "routing: delete rule fwmark %u lookup %u: %s", o->fwmark, o->table,
-		 strerror(-rc));
-	return -1;
+	struct nl_rule rules[2];
+	overlay_rules(o, &rules[0], &rules[1]);
+	for (int i = 0; i < 2; i++) {
+		int rc;
+		while ((rc = nl_rule_del(&rules[i])) == 0)
+			;
+		if (rc != -ENOENT && rc != -ESRCH) {
+			snprintf(err, errlen, "routing: delete rule %sfwmark %u lookup %u: %s", i ? "iif " : "",
+				 o->fwmark, rules[i].table, strerror(-rc));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int routing_apply(const struct node_config *cfg, const char *state_dir, char *err, size_t errlen)
@@ -159,10 +180,11 @@ int routing_apply(const struct node_config *cfg, const char *state_dir, char *er
 	}
 	if (delete_rules(o, err, errlen))
 		return -1;
-	rc = nl_rule_add(AF_INET, 0, o->fwmark, UINT32_MAX, o->table);
-	if (rc) {
-		snprintf(err, errlen, "routing: rule fwmark %u lookup %u: %s", o->fwmark, o->table,
-			 strerror(-rc));
+	struct nl_rule steer, arrived;
+	overlay_rules(o, &steer, &arrived);
+	/* In this order: a rule added later is consulted earlier. */
+	if ((rc = nl_rule_add(&steer)) || (rc = nl_rule_add(&arrived))) {
+		snprintf(err, errlen, "routing: rules for fwmark %u: %s", o->fwmark, strerror(-rc));
 		return -1;
 	}
 	return 0;

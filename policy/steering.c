@@ -4,14 +4,21 @@
  *              overlay, both ways). Replies of other connections and non-unicast/local
  *              destinations: return. An ingress capture_dst: set M and ct mark M. IPv6 to a
  *              port-only ingress capture: reject (the overlay is IPv4; fail closed, not plaintext).
- *  prerouting  from the overlay: ct mark M on new connections; meta mark M on every packet, so
- *              that reverse-path filtering with src_valid_mark finds the overlay route.
+ *  prerouting  (before DNAT) from the overlay: ct mark M on new connections, meta mark M on every
+ *              packet (for the reverse-path check; routing.c's iif rule routes them as usual). To this host: see
+ *              plaintext_in. Routed through this host (containers, pods): packets of overlay
+ *              connections get M; an ingress capture gets M and ct mark M, so it is routed into
+ *              the overlay like this host's own traffic; IPv6 to a port-only capture is dropped.
+ *  plaintext_in  packets of an overlay connection that do not come through the overlay (a spoofed
+ *              reply) are dropped; replies of other connections and the overlay port pass; an
+ *              egress capture is dropped unless it comes over loopback and capture_local_traffic
+ *              is false. Being before DNAT, this also covers services published by DNAT.
  *  input       from the overlay: replies of connections this node opened through the overlay and
- *              packets to egress captures pass, the rest is dropped. From elsewhere: the overlay
- *              port and replies of connections this node opened pass (no one reaches a service
- *              by a reply); an egress capture is dropped unless it comes over loopback and
- *              capture_local_traffic is false.
- *  postrouting TCP MSS clamped to the route MTU on the overlay interface.
+ *              packets to egress captures pass, the rest is dropped.
+ *  forward     from the overlay: replies of connections steered into it and connections to an
+ *              egress capture published by DNAT pass; nothing else is routed on.
+ *  postrouting TCP MSS clamped to the route MTU on the overlay interface; routed traffic entering
+ *              the overlay is masqueraded to this host (the peers know it by its address).
  */
 #include "policy/steering.h"
 #include "policy/roles.h"
@@ -44,6 +51,23 @@ static void format_match(char *out, size_t len, const struct capture_dst *c)
 		snprintf(ports, sizeof(ports), " th dport %u-%u", c->port, c->port_end);
 	else if (c->has_port)
 		snprintf(ports, sizeof(ports), " th dport %u", c->port);
+	snprintf(out, len, "%s" L4 "%s", dst, ports);
+}
+
+/* The same match on the connection's original destination (before DNAT). */
+static void format_original_match(char *out, size_t len, const struct capture_dst *c)
+{
+	char addr[INET_ADDRSTRLEN] = "", dst[64] = "", ports[40] = "";
+	if (c->has_host) {
+		inet_ntop(AF_INET, &c->host_addr, addr, sizeof(addr));
+		snprintf(dst, sizeof(dst), "ct original ip daddr %s/%u ", addr, c->host_prefix);
+	} else if (c->ipset) {
+		snprintf(dst, sizeof(dst), "ct original ip daddr @%s ", c->ipset);
+	}
+	if (c->has_port && c->port_end != c->port)
+		snprintf(ports, sizeof(ports), " ct original proto-dst %u-%u", c->port, c->port_end);
+	else if (c->has_port)
+		snprintf(ports, sizeof(ports), " ct original proto-dst %u", c->port);
 	snprintf(out, len, "%s" L4 "%s", dst, ports);
 }
 
@@ -89,6 +113,23 @@ static void ingress_ipv6_reject(FILE *out, const struct node_config *cfg, const 
 	if (!c->has_host && !c->ipset)
 		fprintf(out, "\t\tmeta nfproto ipv6 %s counter reject comment \"%s: IPv6\"\n", match,
 			comment);
+}
+
+/* Routed traffic is not this host's to answer: an IPv6 packet to a protected port is dropped. */
+static void ingress_ipv6_drop(FILE *out, const struct node_config *cfg, const struct entry *e,
+			      const struct capture_dst *c, const char *match, const char *comment)
+{
+	if (!c->has_host && !c->ipset)
+		fprintf(out, "\t\tmeta nfproto ipv6 %s counter drop comment \"%s: IPv6\"\n", match, comment);
+}
+
+static void egress_accept_published(FILE *out, const struct node_config *cfg, const struct entry *e,
+				    const struct capture_dst *c, const char *match, const char *comment)
+{
+	char original[200];
+	format_original_match(original, sizeof(original), c);
+	fprintf(out, "\t\tct status dnat %s counter accept comment \"%s: published by DNAT\"\n", original,
+		comment);
 }
 
 static void egress_accept(FILE *out, const struct node_config *cfg, const struct entry *e,
@@ -154,20 +195,46 @@ static void write_ruleset(FILE *out, const struct node_config *cfg)
 
 	fprintf(out, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n");
 	fprintf(out, "\t\tiifname \"%s\" ct direction original ct mark set %u\n", ifname, m);
-	fprintf(out, "\t\tiifname \"%s\" meta mark set %u\n", ifname, m);
+	/* For the reverse-path check only (see routing.c): the interface has no address. */
+	fprintf(out, "\t\tiifname \"%s\" meta mark set %u return comment \"from the overlay\"\n", ifname, m);
+	fprintf(out, "\t\tfib daddr type local jump plaintext_in\n");
+	fprintf(out, "\t\tct mark %u meta mark set %u return comment \"routed connections through the overlay\"\n", m, m);
+	fprintf(out, "\t\tct direction reply return\n");
+	fprintf(out, "\t\tfib daddr type != unicast return\n");
+	for_each_dst(out, cfg, ENTRY_INGRESS, ingress_steer);
+	for_each_dst(out, cfg, ENTRY_INGRESS, ingress_ipv6_drop);
+	fprintf(out, "\t}\n");
+
+	fprintf(out, "\tchain plaintext_in {\n");
+	fprintf(out, "\t\tct mark %u counter drop comment \"an overlay connection arriving outside the overlay\"\n", m);
+	fprintf(out, "\t\tct direction reply return\n");
+	fprintf(out, "\t\t" L4 " th dport %u return comment \"the overlay's own port\"\n", cfg->overlay.port);
+	for_each_dst(out, cfg, ENTRY_EGRESS, egress_drop_plaintext);
 	fprintf(out, "\t}\n");
 
 	fprintf(out, "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");
 	fprintf(out, "\t\tiifname \"%s\" jump from_overlay\n", ifname);
-	fprintf(out, "\t\t" L4 " th dport %u return comment \"the overlay's own port\"\n", cfg->overlay.port);
-	fprintf(out, "\t\tct direction reply return\n");
-	for_each_dst(out, cfg, ENTRY_EGRESS, egress_drop_plaintext);
 	fprintf(out, "\t}\n");
 
 	fprintf(out, "\tchain from_overlay {\n");
 	fprintf(out, "\t\tct direction reply ct mark %u accept comment \"replies to this node's connections\"\n", m);
 	for_each_dst(out, cfg, ENTRY_EGRESS, egress_accept);
 	fprintf(out, "\t\tcounter drop comment \"from the overlay to a port no egress entry names\"\n");
+	fprintf(out, "\t}\n");
+
+	fprintf(out, "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
+	fprintf(out, "\t\tiifname \"%s\" jump from_overlay_routed\n", ifname);
+	fprintf(out, "\t}\n");
+
+	fprintf(out, "\tchain from_overlay_routed {\n");
+	fprintf(out, "\t\tct direction reply ct mark %u accept comment \"replies to connections routed into the overlay\"\n", m);
+	for_each_dst(out, cfg, ENTRY_EGRESS, egress_accept_published);
+	fprintf(out, "\t\tcounter drop comment \"from the overlay, not routed on\"\n");
+	fprintf(out, "\t}\n");
+
+	fprintf(out, "\tchain srcnat {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+	fprintf(out, "\t\toifname \"%s\" ct direction original fib saddr type != local masquerade comment "
+		     "\"routed traffic enters the overlay as this host\"\n", ifname);
 	fprintf(out, "\t}\n");
 
 	fprintf(out, "\tchain postrouting {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n");

@@ -321,33 +321,34 @@ int nl_route_flush_table(uint32_t table, int family)
 	return err;
 }
 
-static int rule_request(uint16_t type, uint16_t flags, int family, uint32_t priority, uint32_t fwmark,
-			uint32_t fwmask, uint32_t table)
+static int rule_request(uint16_t type, uint16_t flags, const struct nl_rule *r)
 {
-	if (!family_addr_len(family) || !table)
+	if (!family_addr_len(r->family) || !r->table || (r->iifname && strlen(r->iifname) >= IFNAMSIZ))
 		return -EINVAL;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = msg_start(buf, type, flags);
 	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
-	frh->family = (uint8_t)family;
-	frh->table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
+	frh->family = (uint8_t)r->family;
+	frh->table = r->table < 256 ? (uint8_t)r->table : RT_TABLE_UNSPEC;
 	frh->action = FR_ACT_TO_TBL;
-	mnl_attr_put_u32(nlh, FRA_TABLE, table);
-	if (fwmark || fwmask)
-		mnl_attr_put_u32(nlh, FRA_FWMARK, fwmark);
-	if (fwmask)
-		mnl_attr_put_u32(nlh, FRA_FWMASK, fwmask);
-	if (priority)
-		mnl_attr_put_u32(nlh, FRA_PRIORITY, priority);
+	mnl_attr_put_u32(nlh, FRA_TABLE, r->table);
+	if (r->fwmark || r->fwmask)
+		mnl_attr_put_u32(nlh, FRA_FWMARK, r->fwmark);
+	if (r->fwmask)
+		mnl_attr_put_u32(nlh, FRA_FWMASK, r->fwmask);
+	if (r->priority)
+		mnl_attr_put_u32(nlh, FRA_PRIORITY, r->priority);
+	if (r->iifname)
+		mnl_attr_put_strz(nlh, FRA_IIFNAME, r->iifname);
 	return request(nlh);
 }
 
-int nl_rule_add(int family, uint32_t priority, uint32_t fwmark, uint32_t fwmask, uint32_t table)
+int nl_rule_add(const struct nl_rule *r)
 {
-	return rule_request(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, priority, fwmark, fwmask, table);
+	return rule_request(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, r);
 }
 
-int nl_rule_del(int family, uint32_t priority, uint32_t fwmark, uint32_t fwmask, uint32_t table)
+int nl_rule_del(const struct nl_rule *r)
 {
-	return rule_request(RTM_DELRULE, 0, family, priority, fwmark, fwmask, table);
+	return rule_request(RTM_DELRULE, 0, r);
 }

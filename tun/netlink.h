@@ -19,8 +19,14 @@ int nl_route_add(uint32_t table, int family, const void *dst, uint8_t prefixlen,
 int nl_route_del(uint32_t table, int family, const void *dst, uint8_t prefixlen, const char *ifname);
 int nl_route_flush_table(uint32_t table, int family);
 
-/* "fwmark mark/mask lookup table" at priority (0 = kernel's choice). */
-int nl_rule_add(int family, uint32_t priority, uint32_t fwmark, uint32_t fwmask, uint32_t table);
-int nl_rule_del(int family, uint32_t priority, uint32_t fwmark, uint32_t fwmask, uint32_t table);
+/* "[iif iifname] [fwmark mark/mask] lookup table" at priority (0 = kernel's choice, just before
+ * the rules added earlier). */
+struct nl_rule {
+	int family;
+	uint32_t priority, fwmark, fwmask, table;
+	const char *iifname; /* NULL: any */
+};
+int nl_rule_add(const struct nl_rule *r);
+int nl_rule_del(const struct nl_rule *r);
 
 #endif

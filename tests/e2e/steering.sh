@@ -154,13 +154,13 @@ else
 fi
 
 # Egress: plaintext from B to 7000 is dropped; local clients and other ports are untouched.
-if ! reaches "$B" TCP:10.77.0.1:7000 a7000 && [ "$(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')" -gt 0 ]; then
+if ! reaches "$B" TCP:10.77.0.1:7000 a7000 && [ "$(counter plaintext_in 'add_egress[0].netfilter.capture_dst[0]: plaintext')" -gt 0 ]; then
 	pass plaintext_to_egress_port_dropped
 else
-	fail plaintext_to_egress_port_dropped "count $(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')"
+	fail plaintext_to_egress_port_dropped "count $(counter plaintext_in 'add_egress[0].netfilter.capture_dst[0]: plaintext')"
 fi
-before=$(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')
-if ! reaches "$B" "TCP6:[fd77::1]:7000" a6 && [ "$(counter input 'add_egress[0].netfilter.capture_dst[0]: plaintext')" -gt "$before" ]; then
+before=$(counter plaintext_in 'add_egress[0].netfilter.capture_dst[0]: plaintext')
+if ! reaches "$B" "TCP6:[fd77::1]:7000" a6 && [ "$(counter plaintext_in 'add_egress[0].netfilter.capture_dst[0]: plaintext')" -gt "$before" ]; then
 	pass ipv6_plaintext_to_egress_port_dropped
 else
 	fail ipv6_plaintext_to_egress_port_dropped "reached over IPv6"
@@ -169,10 +169,10 @@ fi
 # answers, while B's new connections to that range are dropped.
 check reply_to_protected_port_passes reaches "$A" TCP:10.77.0.2:9002,sourceport=40123,reuseaddr b9002
 if ! ip netns exec "$B" socat -u /dev/null TCP:10.77.0.1:40500,connect-timeout=2 2>/dev/null &&
-	[ "$(counter input 'add_egress[0].netfilter.capture_dst[1]: plaintext')" -gt 0 ]; then
+	[ "$(counter plaintext_in 'add_egress[0].netfilter.capture_dst[1]: plaintext')" -gt 0 ]; then
 	pass new_connection_to_protected_range_dropped
 else
-	fail new_connection_to_protected_range_dropped "count $(counter input 'add_egress[0].netfilter.capture_dst[1]: plaintext')"
+	fail new_connection_to_protected_range_dropped "count $(counter plaintext_in 'add_egress[0].netfilter.capture_dst[1]: plaintext')"
 fi
 check local_client_to_egress_port reaches "$A" TCP:10.77.0.1:7000 a7000
 check unprotected_port_from_b reaches "$B" TCP:10.77.0.1:8000 a8000

@@ -9,10 +9,14 @@
   flood.py udp --prefix A.B --count N --port P
       sends one UDP datagram to each of N addresses A.B.x.y on port P (a local sender reaching
       many destinations on a captured port), paced so that a TUN queue does not overflow
+  flood.py spoof-udp --src A.B.C.D:P --dst E.F.G.H:Q --payload TEXT
+      sends one UDP datagram with a forged source address (an attacker on the LAN posing as a
+      peer); needs root for the raw socket
 """
 import argparse
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -80,6 +84,31 @@ def udp(args):
     print("sent=%d" % sent, flush=True)
 
 
+def checksum(data):
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def spoof_udp(args):
+    src, sport = args.src.rsplit(":", 1)
+    dst, dport = args.dst.rsplit(":", 1)
+    payload = args.payload.encode()
+    udp_len = 8 + len(payload)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 17, udp_len)
+    udp = struct.pack("!HHHH", int(sport), int(dport), udp_len, 0) + payload
+    udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp) or 0xFFFF) + udp[8:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0, 64, 17, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    s.sendto(ip + udp, (dst, 0))
+    print("sent", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -93,8 +122,12 @@ def main():
     b.add_argument("--prefix", required=True)
     b.add_argument("--count", type=int, required=True)
     b.add_argument("--port", type=int, required=True)
+    c = sub.add_parser("spoof-udp")
+    c.add_argument("--src", required=True)
+    c.add_argument("--dst", required=True)
+    c.add_argument("--payload", required=True)
     args = ap.parse_args()
-    return slow(args) if args.mode == "slow" else udp(args)
+    return {"slow": slow, "udp": udp, "spoof-udp": spoof_udp}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -122,17 +122,25 @@ TEST(routes_in_a_high_table)
 
 TEST(fwmark_rules)
 {
-	CHECK(nl_rule_add(AF_INET, 1234, 0x1000, 0xff00, TABLE) == 0);
-	CHECK(nl_rule_add(AF_INET6, 1235, 0x2000, 0, TABLE) == 0);
+	struct nl_rule r4 = { .family = AF_INET, .priority = 1234, .fwmark = 0x1000, .fwmask = 0xff00, .table = TABLE };
+	struct nl_rule r6 = { .family = AF_INET6, .priority = 1235, .fwmark = 0x2000, .table = TABLE };
+	struct nl_rule in = { .family = AF_INET, .priority = 1233, .fwmark = 0x1000, .fwmask = 0xff00,
+			      .table = 254, .iifname = IFACE };
+	CHECK(nl_rule_add(&r4) == 0);
+	CHECK(nl_rule_add(&r6) == 0);
+	CHECK(nl_rule_add(&in) == 0);
 	CHECK(output_contains("ip -4 rule show", "1234:\tfrom all fwmark 0x1000/0xff00 lookup 1000"));
 	CHECK(output_contains("ip -6 rule show", "1235:\tfrom all fwmark 0x2000 lookup 1000"));
-	CHECK(nl_rule_add(AF_INET, 1234, 0x1000, 0xff00, TABLE) == -EEXIST);
-	CHECK(nl_rule_del(AF_INET, 1234, 0x1000, 0xff00, TABLE) == 0);
-	CHECK(nl_rule_del(AF_INET6, 1235, 0x2000, 0, TABLE) == 0);
+	CHECK(output_contains("ip -4 rule show", "1233:\tfrom all fwmark 0x1000/0xff00 iif " IFACE " lookup main"));
+	CHECK(nl_rule_add(&r4) == -EEXIST);
+	CHECK(nl_rule_del(&r4) == 0);
+	CHECK(nl_rule_del(&r6) == 0);
+	CHECK(nl_rule_del(&in) == 0);
 	CHECK(!output_contains("ip -4 rule show", "lookup 1000"));
 	CHECK(!output_contains("ip -6 rule show", "lookup 1000"));
-	CHECK(nl_rule_del(AF_INET, 1234, 0x1000, 0xff00, TABLE) == -ENOENT);
-	CHECK(nl_rule_add(AF_UNIX, 1, 1, 1, TABLE) == -EINVAL);
+	CHECK(!output_contains("ip -4 rule show", "iif " IFACE));
+	CHECK(nl_rule_del(&r4) == -ENOENT);
+	CHECK(nl_rule_add(&(struct nl_rule){ .family = AF_UNIX, .priority = 1, .fwmark = 1, .fwmask = 1, .table = TABLE }) == -EINVAL);
 }
 
 /* An IPv4/UDP datagram src:sport -> dst:dport carrying payload, UDP checksum left out. */
