@@ -37,37 +37,27 @@ static void steering_table_name(const char *ifname, char *buf, size_t len)
 	snprintf(buf, len, "tngwg_%s", ifname);
 }
 
-/* The match of one capture_dst, e.g. "ip daddr 10.0.0.0/24 meta l4proto { tcp, udp } th dport 9001". */
-static void format_match(char *out, size_t len, const struct capture_dst *c)
-{
-	char addr[INET_ADDRSTRLEN] = "", dst[64] = "", ports[32] = "";
-	if (c->has_host) {
-		inet_ntop(AF_INET, &c->host_addr, addr, sizeof(addr));
-		snprintf(dst, sizeof(dst), "ip daddr %s/%u ", addr, c->host_prefix);
-	} else if (c->ipset) {
-		snprintf(dst, sizeof(dst), "ip daddr @%s ", c->ipset);
-	}
-	if (c->has_port && c->port_end != c->port)
-		snprintf(ports, sizeof(ports), " th dport %u-%u", c->port, c->port_end);
-	else if (c->has_port)
-		snprintf(ports, sizeof(ports), " th dport %u", c->port);
-	snprintf(out, len, "%s" L4 "%s", dst, ports);
-}
+/* Where a match looks: the packet itself, or its connection's original direction (before DNAT). */
+struct match_fields {
+	const char *daddr, *dport;
+};
+static const struct match_fields packet_fields = { "ip daddr", "th dport" };
+static const struct match_fields original_fields = { "ct original ip daddr", "ct original proto-dst" };
 
-/* The same match on the connection's original destination (before DNAT). */
-static void format_original_match(char *out, size_t len, const struct capture_dst *c)
+/* The match of one capture_dst, e.g. "ip daddr 10.0.0.0/24 meta l4proto { tcp, udp } th dport 9001". */
+static void format_match_on(char *out, size_t len, const struct capture_dst *c, const struct match_fields *f)
 {
-	char addr[INET_ADDRSTRLEN] = "", dst[64] = "", ports[40] = "";
+	char addr[INET_ADDRSTRLEN] = "", dst[80] = "", ports[48] = "";
 	if (c->has_host) {
 		inet_ntop(AF_INET, &c->host_addr, addr, sizeof(addr));
-		snprintf(dst, sizeof(dst), "ct original ip daddr %s/%u ", addr, c->host_prefix);
+		snprintf(dst, sizeof(dst), "%s %s/%u ", f->daddr, addr, c->host_prefix);
 	} else if (c->ipset) {
-		snprintf(dst, sizeof(dst), "ct original ip daddr @%s ", c->ipset);
+		snprintf(dst, sizeof(dst), "%s @%s ", f->daddr, c->ipset);
 	}
 	if (c->has_port && c->port_end != c->port)
-		snprintf(ports, sizeof(ports), " ct original proto-dst %u-%u", c->port, c->port_end);
+		snprintf(ports, sizeof(ports), " %s %u-%u", f->dport, c->port, c->port_end);
 	else if (c->has_port)
-		snprintf(ports, sizeof(ports), " ct original proto-dst %u", c->port);
+		snprintf(ports, sizeof(ports), " %s %u", f->dport, c->port);
 	snprintf(out, len, "%s" L4 "%s", dst, ports);
 }
 
@@ -90,7 +80,7 @@ static void for_each_dst(FILE *out, const struct node_config *cfg, enum entry_ki
 			continue;
 		for (size_t j = 0; j < e->n_dsts; j++) {
 			char match[160], comment[128];
-			format_match(match, sizeof(match), &e->dsts[j]);
+			format_match_on(match, sizeof(match), &e->dsts[j], &packet_fields);
 			dst_comment(comment, sizeof(comment), e, j);
 			fn(out, cfg, e, &e->dsts[j], match, comment);
 		}
@@ -127,7 +117,7 @@ static void egress_accept_published(FILE *out, const struct node_config *cfg, co
 				    const struct capture_dst *c, const char *match, const char *comment)
 {
 	char original[200];
-	format_original_match(original, sizeof(original), c);
+	format_match_on(original, sizeof(original), c, &original_fields);
 	fprintf(out, "\t\tct status dnat %s counter accept comment \"%s: published by DNAT\"\n", original,
 		comment);
 }
