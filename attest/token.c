@@ -364,8 +364,25 @@ static void check_ear(const cJSON *payload, const struct token_expect *ex, struc
 	check_runtime_data(member(annotated, "runtime_data_claims"), "runtime_data_claims of the cpu submod", ex, res);
 }
 
+/*
+ * Trustee's Simple token (v0.9-v0.15) has no status claim: the AS issues one only when every
+ * policy allowed, and fails the request otherwise. What stands for its status is that it is one
+ * such appraisal, of a named TEE with its TCB claims (a JSON string), as every AS of those
+ * versions wrote it.
+ */
+static void check_simple_appraisal(const cJSON *payload, struct token_result *res)
+{
+	const char *tee = member_string(payload, "tee");
+	const cJSON *tcb = member(payload, "tcb-status");
+	record(res, "status", tee && *tee && cJSON_IsString(tcb), TOKEN_INVALID, "%s",
+	       !tee || !*tee	  ? "Simple token names no TEE (\"tee\")"
+	       : !cJSON_IsString(tcb) ? "Simple token carries no appraised TCB claims (\"tcb-status\")"
+				      : "Simple token: issued only when every policy allowed");
+}
+
 static void check_simple(const cJSON *payload, const struct token_expect *ex, struct token_result *res)
 {
+	check_simple_appraisal(payload, res);
 	const cJSON *reports = member(payload, "evaluation-reports"), *r;
 	const char *found[16];
 	size_t n_found = 0;

@@ -351,6 +351,21 @@ TEST(claim_checks_reject_bad_payloads)
 	CHECK(token_check_claims(payload, &ex, &res) != TOKEN_OK);
 	CHECK(check_failed(&res, "profile"));
 	cJSON_Delete(payload);
+
+	/* The Simple vector without its TEE, or without its TCB claims, is no appraisal. */
+	static const char *const dropped[] = { "tee", "tcb-status" };
+	for (size_t i = 0; i < 2; i++) {
+		payload = payload_of("tng/simple.jwt");
+		ex.now = claim_time(payload, "iat") + 10;
+		memset(&res, 0, sizeof(res));
+		CHECK(token_check_claims(payload, &ex, &res) == TOKEN_OK);
+		CHECK(!check_failed(&res, "status"));
+		cJSON_DeleteItemFromObject(payload, dropped[i]);
+		memset(&res, 0, sizeof(res));
+		CHECK(token_check_claims(payload, &ex, &res) == TOKEN_INVALID);
+		CHECK(check_failed(&res, "status"));
+		cJSON_Delete(payload);
+	}
 }
 
 /* Claims of an unexpected shape fail their check; they never crash the verifier. */
