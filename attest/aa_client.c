@@ -1,4 +1,5 @@
 #include "attest/aa_client.h"
+#include "common/loop.h"
 #include "attest/ttrpc.h"
 #include "common/log.h"
 
@@ -21,7 +22,7 @@ struct aa_client {
 struct aa_request {
 	struct aa_client *aa;
 	struct ttrpc_call *call;
-	uint64_t deadline_ns;
+	uint64_t started_ns, deadline_ns;
 	evidence_done_fn done;
 	void *ctx;
 	uint8_t *evidence;
@@ -120,8 +121,14 @@ static void finish_ok(struct aa_request *req, const char *tee, const uint8_t *ad
 }
 
 /* 0 when the call succeeded; else the error code, with the reason in why. */
-static int call_failed(const char *method, const struct ttrpc_outcome *o, char *why, size_t whylen)
+static int call_failed(const struct aa_request *req, const char *method, const struct ttrpc_outcome *o,
+		       char *why, size_t whylen)
 {
+	if (o->error == -ETIMEDOUT) { /* the request's whole time, not what was left for this call */
+		snprintf(why, whylen, "attestation agent: %s failed: timed out after %.3g s", method,
+			 (double)(req->deadline_ns - req->started_ns) / NSEC_PER_SEC);
+		return o->error;
+	}
 	if (o->error) {
 		snprintf(why, whylen, "attestation agent: %s failed: %s", method, o->message);
 		return o->error;
@@ -151,7 +158,7 @@ static void on_additional_evidence(void *ctx, const struct ttrpc_outcome *o)
 	uint8_t *extra = NULL;
 	size_t extra_len = 0;
 	/* As TNG does: additional evidence is optional, so any failure means there is none. */
-	if (call_failed("GetAdditionalEvidence", o, why, sizeof(why)))
+	if (call_failed(req, "GetAdditionalEvidence", o, why, sizeof(why)))
 		log_debug(LOG_SUB, "%s (treated as no additional evidence)", why);
 	else if (aa_decode_evidence(o->reply->payload, o->reply->payload_len, &extra, &extra_len) < 0)
 		log_debug(LOG_SUB, "malformed GetAdditionalEvidence response ignored");
@@ -169,7 +176,7 @@ static void on_tee_type(void *ctx, const struct ttrpc_outcome *o)
 	struct aa_request *req = ctx;
 	req->call = NULL;
 	char why[512];
-	int err = call_failed("GetTeeType", o, why, sizeof(why));
+	int err = call_failed(req, "GetTeeType", o, why, sizeof(why));
 	if (err) {
 		finish_error(req, err, why);
 		return;
@@ -191,7 +198,7 @@ static void on_evidence(void *ctx, const struct ttrpc_outcome *o)
 	struct aa_request *req = ctx;
 	req->call = NULL;
 	char why[512];
-	int err = call_failed("GetEvidence", o, why, sizeof(why));
+	int err = call_failed(req, "GetEvidence", o, why, sizeof(why));
 	if (err) {
 		finish_error(req, err, why);
 		return;
@@ -222,6 +229,7 @@ struct aa_request *aa_client_get_evidence(struct aa_client *aa, const uint8_t *r
 		return NULL;
 	}
 	req->aa = aa;
+	req->started_ns = loop_now_ns();
 	req->deadline_ns = deadline_ns;
 	req->done = done;
 	req->ctx = ctx;
