@@ -87,6 +87,8 @@ static int show_one(const char *ifname, bool json)
 	cJSON_ArrayForEach(v, verifies)
 		printf(" %s", cJSON_IsString(v) ? v->valuestring : "");
 	printf("\n  re-attestation every %g s\n", num(o, "reattest_interval"));
+	printf("  ready: %s\n", cJSON_IsTrue(cJSON_GetObjectItem(o, "ready"))
+				   ? "yes" : "not yet (own evidence or the Attestation Service's answer pending)");
 	const cJSON *p;
 	cJSON_ArrayForEach(p, cJSON_GetObjectItem(o, "peers"))
 		print_peer(p);

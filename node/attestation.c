@@ -13,17 +13,22 @@
 #define AA_TIMEOUT_NS (30 * NSEC_PER_SEC)
 #define AS_TIMEOUT_NS (30 * NSEC_PER_SEC)
 
+const double ATTESTATION_RTT_BOUNDS[ATTESTATION_RTT_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1,
+								  0.25, 0.5, 1, 2.5, 10 };
+
 struct attestation {
 	struct evidence_source *evidence; /* NULL: this node does not attest */
 	struct verifier **verifiers;
 	const struct verify_config **verify_configs;
 	size_t n_verifiers;
+	struct attestation_stats stats;
 };
 
 struct verifier_call {
 	struct attestation_op *op;
 	size_t index;
 	struct verify_request *req;
+	uint64_t started_ns;
 };
 
 struct attestation_op {
@@ -36,6 +41,7 @@ struct attestation_op {
 	size_t pending;
 	peer_verdict_fn verdict_fn;
 	bool rejected, unavailable;
+	int reason; /* the first rejection's */
 	char detail[512];
 	char tee[32];
 	char policy_ids[256];
@@ -185,10 +191,25 @@ static void append(char *buf, size_t size, const char *sep, const char *text)
 		snprintf(buf + len, size - len, "%s%s", len ? sep : "", text);
 }
 
+static void record_rtt(struct attestation_stats *st, uint64_t ns)
+{
+	double s = (double)ns / NSEC_PER_SEC;
+	for (size_t i = 0; i < ATTESTATION_RTT_BUCKETS; i++)
+		st->rtt_le[i] += s <= ATTESTATION_RTT_BOUNDS[i];
+	st->rtt_count++;
+	st->rtt_sum += s;
+}
+
+void attestation_get_stats(const struct attestation *a, struct attestation_stats *out)
+{
+	*out = a->stats;
+}
+
 static void verdict_deliver(struct attestation_op *op)
 {
 	struct peer_verdict v = {
 		.accepted = !op->rejected,
+		.reason = op->reason,
 		.verifier_unavailable = op->unavailable,
 		.detail = op->detail,
 		.tee = op->tee[0] ? op->tee : NULL,
@@ -207,6 +228,7 @@ static void on_verdict(void *ctx, const struct verdict *v)
 	size_t i = call->index;
 	call->req = NULL;
 	op->pending--;
+	record_rtt(&op->a->stats, loop_now_ns() - call->started_ns);
 	const char *as = op->a->verify_configs[i]->as_addr;
 	if (v->reason == VERDICT_ACCEPTED) {
 		if (v->tee && !op->tee[0])
@@ -220,6 +242,8 @@ static void on_verdict(void *ctx, const struct verdict *v)
 		snprintf(line, sizeof(line), "%s: %s: %s", as, verdict_reason_name(v->reason),
 			 v->detail ? v->detail : "");
 		append(op->detail, sizeof(op->detail), "; ", line);
+		if (!op->rejected)
+			op->reason = v->reason;
 		op->rejected = true;
 		if (v->reason == VERDICT_AS_UNREACHABLE || v->reason == VERDICT_AS_TIMEOUT)
 			op->unavailable = true;
@@ -238,7 +262,7 @@ static void on_verdict(void *ctx, const struct verdict *v)
 
 static void verdict_fail_now(peer_verdict_fn fn, void *ctx, const char *detail)
 {
-	struct peer_verdict v = { .accepted = false, .detail = detail };
+	struct peer_verdict v = { .accepted = false, .reason = VERDICT_AS_ERROR, .detail = detail };
 	fn(ctx, &v);
 }
 
@@ -264,9 +288,12 @@ struct attestation_op *attestation_verify_peer(struct attestation *a, const char
 		struct verifier_call *call = &op->calls[i];
 		call->op = op;
 		call->index = i;
+		call->started_ns = loop_now_ns();
 		call->req = verifier_appraise(a->verifiers[i], tee, evidence, len, additional,
 					      additional_len, expected, on_verdict, call);
 		if (!call->req) {
+			if (!op->rejected)
+				op->reason = VERDICT_AS_ERROR;
 			op->rejected = true;
 			append(op->detail, sizeof(op->detail), "; ", "cannot start an appraisal");
 			continue;

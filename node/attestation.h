@@ -43,6 +43,7 @@ typedef void (*own_evidence_fn)(void *ctx, const struct own_evidence *e);
 /* The combined verdict: accepted only when every verifier accepted. */
 struct peer_verdict {
 	bool accepted;
+	int reason;             /* enum verdict_reason (attest/verifier.h): the first rejection's, or accepted */
 	bool verifier_unavailable; /* rejected because an AS could not be reached, not by policy */
 	const char *detail;
 	const char *tee;
@@ -61,5 +62,16 @@ struct attestation_op *attestation_verify_peer(struct attestation *a, const char
 					       peer_verdict_fn fn, void *ctx);
 /* The callback of a cancelled operation is not called. */
 void attestation_op_cancel(struct attestation_op *op);
+
+/* Round trips to the Attestation Services (one per verifier per appraisal, answered or not), as
+ * a histogram: counts of those at most ATTESTATION_RTT_BOUNDS[i] seconds, cumulative. */
+#define ATTESTATION_RTT_BUCKETS 10
+extern const double ATTESTATION_RTT_BOUNDS[ATTESTATION_RTT_BUCKETS];
+struct attestation_stats {
+	uint64_t rtt_le[ATTESTATION_RTT_BUCKETS];
+	uint64_t rtt_count;
+	double rtt_sum;
+};
+void attestation_get_stats(const struct attestation *a, struct attestation_stats *out);
 
 #endif

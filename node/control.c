@@ -1,5 +1,5 @@
 #include "node/control.h"
-#include "common/log.h"
+#include "node/request_server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,25 +11,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define CONTROL_MAX_COMMAND 256
+#define CONTROL_MAX_COMMAND 4200 /* "reload " and a path */
 #define CONTROL_MAX_CLIENTS 16
-
-struct control_client {
-	int fd;
-	char buf[CONTROL_MAX_COMMAND];
-	size_t len;
-	char *reply;
-	size_t reply_len, reply_sent;
-	struct control_server *srv;
-};
+#define CONTROL_DEADLINE_NS (10 * NSEC_PER_SEC)
 
 struct control_server {
-	struct loop *loop;
-	int fd;
+	struct request_server *requests;
 	char path[108];
 	control_handler_fn fn;
 	void *ctx;
-	struct control_client *clients[CONTROL_MAX_CLIENTS];
 };
 
 void control_socket_path(const char *ifname, char *out, size_t outlen)
@@ -37,78 +27,49 @@ void control_socket_path(const char *ifname, char *out, size_t outlen)
 	snprintf(out, outlen, "%s/%s.sock", CONTROL_DIR, ifname);
 }
 
-static void client_close(struct control_client *c)
+/* A command is one line; a full buffer without one is taken as it is. */
+static enum request_state command_complete(const char *buf, size_t len, size_t max)
 {
-	struct control_server *srv = c->srv;
-	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
-		if (srv->clients[i] == c)
-			srv->clients[i] = NULL;
-	loop_unwatch(srv->loop, c->fd);
-	close(c->fd);
-	free(c->reply);
-	free(c);
+	return memchr(buf, '\n', len) || len == max ? REQUEST_COMPLETE : REQUEST_MORE;
 }
 
-static void client_on_io(void *ctx, int fd, unsigned events);
-
-static void client_answer(struct control_client *c)
-{
-	c->buf[c->len] = '\0';
-	char *nl = strchr(c->buf, '\n');
-	if (nl)
-		*nl = '\0';
-	c->reply = c->srv->fn(c->srv->ctx, c->buf);
-	if (!c->reply)
-		c->reply = strdup("error: out of memory\n");
-	c->reply_len = c->reply ? strlen(c->reply) : 0;
-	loop_watch(c->srv->loop, c->fd, LOOP_WRITE, client_on_io, c);
-}
-
-static void client_on_io(void *ctx, int fd, unsigned events)
-{
-	struct control_client *c = ctx;
-	if (c->reply) {
-		ssize_t n = send(fd, c->reply + c->reply_sent, c->reply_len - c->reply_sent, MSG_NOSIGNAL);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n > 0)
-			c->reply_sent += (size_t)n;
-		if (n <= 0 || c->reply_sent == c->reply_len)
-			client_close(c);
-		return;
-	}
-	ssize_t n = recv(fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		client_close(c);
-		return;
-	}
-	c->len += (size_t)n;
-	if (memchr(c->buf, '\n', c->len) || c->len == sizeof(c->buf) - 1)
-		client_answer(c);
-}
-
-static void server_on_accept(void *ctx, int fd, unsigned events)
+static char *command_answer(void *ctx, char *request, size_t len, size_t *reply_len)
 {
 	struct control_server *srv = ctx;
-	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (cfd < 0)
-		return;
-	int slot = -1;
-	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
-		if (!srv->clients[i])
-			slot = i;
-	struct control_client *c = slot >= 0 ? calloc(1, sizeof(*c)) : NULL;
-	if (!c) {
-		close(cfd);
-		return;
+	request[strcspn(request, "\n")] = '\0';
+	char *reply = srv->fn(srv->ctx, request);
+	if (!reply)
+		reply = strdup("error: out of memory\n");
+	*reply_len = reply ? strlen(reply) : 0;
+	return reply;
+}
+
+static int listen_unix(const char *path, const char *ifname, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* A socket nobody answers on is stale (a killed daemon); one that answers belongs to a live one. */
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		snprintf(err, errlen, "%s is in use: a tng-wg daemon already runs for %s", path, ifname);
+		close(fd);
+		return -1;
 	}
-	c->fd = cfd;
-	c->srv = srv;
-	srv->clients[slot] = c;
-	if (loop_watch(srv->loop, cfd, LOOP_READ, client_on_io, c) < 0)
-		client_close(c);
+	if (fd >= 0) {
+		close(fd);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	unlink(path);
+	mode_t old = umask(0077);
+	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 && listen(fd, 8) == 0;
+	umask(old);
+	if (!ok) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 struct control_server *control_server_new(struct loop *loop, const char *ifname, control_handler_fn fn,
@@ -119,7 +80,6 @@ struct control_server *control_server_new(struct loop *loop, const char *ifname,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	srv->loop = loop;
 	srv->fn = fn;
 	srv->ctx = ctx;
 	control_socket_path(ifname, srv->path, sizeof(srv->path));
@@ -128,29 +88,17 @@ struct control_server *control_server_new(struct loop *loop, const char *ifname,
 		free(srv);
 		return NULL;
 	}
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", srv->path);
-	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	/* A socket nobody answers on is stale (a killed daemon); one that answers belongs to a live one. */
-	if (srv->fd >= 0 && connect(srv->fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-		snprintf(err, errlen, "%s is in use: a tng-wg daemon already runs for %s", srv->path, ifname);
-		close(srv->fd);
-		free(srv);
-		return NULL;
-	}
-	if (srv->fd >= 0) {
-		close(srv->fd);
-		srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	}
-	unlink(srv->path);
-	mode_t old = umask(0077);
-	int ok = srv->fd >= 0 && bind(srv->fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
-		 listen(srv->fd, 8) == 0;
-	umask(old);
-	if (!ok || loop_watch(loop, srv->fd, LOOP_READ, server_on_accept, srv) < 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", srv->path, strerror(errno));
-		if (srv->fd >= 0)
-			close(srv->fd);
+	int fd = listen_unix(srv->path, ifname, err, errlen);
+	const struct request_protocol p = {
+		.max_request = CONTROL_MAX_COMMAND, .max_clients = CONTROL_MAX_CLIENTS,
+		.deadline_ns = CONTROL_DEADLINE_NS, .complete = command_complete, .answer = command_answer,
+		.ctx = srv,
+	};
+	if (fd < 0 || !(srv->requests = request_server_new(loop, fd, &p))) {
+		if (fd >= 0) {
+			snprintf(err, errlen, "out of memory");
+			unlink(srv->path);
+		}
 		free(srv);
 		return NULL;
 	}
@@ -161,11 +109,7 @@ void control_server_free(struct control_server *srv)
 {
 	if (!srv)
 		return;
-	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
-		if (srv->clients[i])
-			client_close(srv->clients[i]);
-	loop_unwatch(srv->loop, srv->fd);
-	close(srv->fd);
+	request_server_free(srv->requests);
 	unlink(srv->path);
 	free(srv);
 }
@@ -190,8 +134,8 @@ int control_request(const char *ifname, const char *command, char **reply)
 	size_t clen = strlen(command);
 	char line[CONTROL_MAX_COMMAND];
 	snprintf(line, sizeof(line), "%s\n", command);
-	if (send(fd, line, clen + 1, MSG_NOSIGNAL) != (ssize_t)(clen + 1)) {
-		int e = errno;
+	if (clen + 1 > sizeof(line) || send(fd, line, clen + 1, MSG_NOSIGNAL) != (ssize_t)(clen + 1)) {
+		int e = clen + 1 > sizeof(line) ? ENAMETOOLONG : errno;
 		close(fd);
 		return -e;
 	}

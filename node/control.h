@@ -1,6 +1,6 @@
 /*
  * The daemon's control socket, /run/tng-wg/<iface>.sock: a client sends one command line
- * ("show" or "down") and reads one reply until the server closes the connection.
+ * ("show", "down" or "reload PATH") and reads one reply until the server closes the connection.
  */
 #ifndef TNGWG_NODE_CONTROL_H
 #define TNGWG_NODE_CONTROL_H

@@ -453,6 +453,45 @@ static bool parse_peers(struct diag *d, const cJSON *v, const char *path, struct
 	return o->peers && json_for_each_item(d, v, path, parse_peer, o);
 }
 
+#define EXPECTED_METRICS "a TCP port (served on 127.0.0.1) or \"address:port\", e.g. \"127.0.0.1:9586\" or \"[::1]:9586\""
+
+/* overlay.metrics: a port on loopback, or an explicit address and port. */
+static bool parse_metrics(struct diag *d, const cJSON *v, struct overlay_config *o)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&o->metrics_addr;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&o->metrics_addr;
+	char host[INET6_ADDRSTRLEN + 2] = "";
+	unsigned port = 0;
+	int end = 0;
+	memset(&o->metrics_addr, 0, sizeof(o->metrics_addr));
+	if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 65535 && v->valuedouble == (int)v->valuedouble) {
+		in4->sin_family = AF_INET;
+		in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		port = (unsigned)v->valuedouble;
+	} else if (cJSON_IsString(v) && sscanf(v->valuestring, "[%45[0-9a-fA-F:.]]:%5u%n", host, &port, &end) == 2 &&
+		   !v->valuestring[end] && inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+	} else if (cJSON_IsString(v) && sscanf(v->valuestring, "%15[0-9.]:%5u%n", host, &port, &end) == 2 &&
+		   !v->valuestring[end] && inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+	}
+	if (!o->metrics_addr.ss_family || port < 1 || port > 65535) {
+		json_report_expected(d, v, "overlay.metrics", EXPECTED_METRICS);
+		return false;
+	}
+	if (port == o->port) {
+		diag_error(d, "overlay.metrics", "expected a port other than overlay.port %u, which carries the attested handshakes",
+			   o->port);
+		return false;
+	}
+	if (o->metrics_addr.ss_family == AF_INET)
+		in4->sin_port = htons((uint16_t)port);
+	else
+		in6->sin6_port = htons((uint16_t)port);
+	o->metrics = true;
+	return true;
+}
+
 struct uint_field {
 	const char *key;
 	uint64_t min, max;
@@ -489,7 +528,7 @@ static bool parse_overlay(struct diag *d, const cJSON *v, struct overlay_config 
 {
 	static const char *const keys[] = { "interface", "port", "mtu", "peers", "reattest_interval",
 					    "handshake_timeout", "fwmark", "table", "allow_http_as_anchors",
-					    NULL };
+					    "metrics", NULL };
 	snprintf(o->ifname, sizeof(o->ifname), "%s", CONFIG_DEFAULT_IFNAME);
 	o->port = CONFIG_DEFAULT_PORT;
 	o->mtu = CONFIG_DEFAULT_MTU;
@@ -532,6 +571,8 @@ static bool parse_overlay(struct diag *d, const cJSON *v, struct overlay_config 
 		ok &= parse_peers(d, f, "overlay.peers", o);
 	if ((f = json_field(v, "allow_http_as_anchors")))
 		ok &= json_read_bool(d, f, "overlay.allow_http_as_anchors", &o->allow_http_as_anchors);
+	if ((f = json_field(v, "metrics")))
+		ok &= parse_metrics(d, f, o);
 	return ok;
 }
 

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <stdint.h>
 
 #define CONFIG_DEFAULT_IFNAME "tngwg0"
@@ -89,6 +90,8 @@ struct overlay_config {
 	uint32_t fwmark;            /* steering mark: packets carrying it are routed into ifname */
 	uint32_t table;             /* routing table holding "default dev ifname" */
 	bool allow_http_as_anchors; /* fetching the token signer's keys over plain HTTP is accepted */
+	bool metrics;               /* serve /metrics, /livez and /readyz on metrics_addr */
+	struct sockaddr_storage metrics_addr;
 };
 
 struct node_config {

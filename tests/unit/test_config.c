@@ -251,7 +251,7 @@ TEST(unknown_keys_are_errors)
 	CHECK(fails_with("{\"add_egress\": [{\"netfilter\": {\"capture_dst\": {\"port\": 9001}}, " ATTEST
 			 "}], \"overlay\": {\"mtu\": 1400, \"listen\": 1}}",
 			 "t.json: overlay.listen: unknown field, expected one of: interface, port, mtu, peers, "
-			 "reattest_interval, handshake_timeout, fwmark, table, allow_http_as_anchors"));
+			 "reattest_interval, handshake_timeout, fwmark, table, allow_http_as_anchors, metrics"));
 	CHECK(fails_with(EGRESS(ATTEST ", \"no_ra\": false, \"no_ra\": false"),
 			 "t.json: add_egress[0].no_ra: duplicate field"));
 }
@@ -443,10 +443,58 @@ TEST(tng_only_fields_warn)
 	config_free(cfg);
 }
 
+/* overlay.metrics: a port on loopback, or an explicit address; anything else names the forms. */
+TEST(metrics_address_forms)
+{
+	static const struct {
+		const char *value;
+		int family;
+		const char *addr;
+		unsigned port;
+	} good[] = { { "9586", AF_INET, "127.0.0.1", 9586 },
+		     { "\"0.0.0.0:9100\"", AF_INET, "0.0.0.0", 9100 },
+		     { "\"[::1]:9586\"", AF_INET6, "::1", 9586 } };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char json[256];
+		snprintf(json, sizeof(json), "{\"add_egress\": [{\"netfilter\": {\"capture_dst\": {\"port\": 9001}}, "
+			 ATTEST "}], \"overlay\": {\"metrics\": %s}}", good[i].value);
+		struct node_config *cfg = parse_ok(json);
+		CHECK(cfg && cfg->overlay.metrics && cfg->overlay.metrics_addr.ss_family == good[i].family);
+		char text[64] = "";
+		unsigned port = 0;
+		if (cfg && good[i].family == AF_INET) {
+			const struct sockaddr_in *a = (const void *)&cfg->overlay.metrics_addr;
+			inet_ntop(AF_INET, &a->sin_addr, text, sizeof(text));
+			port = ntohs(a->sin_port);
+		} else if (cfg) {
+			const struct sockaddr_in6 *a = (const void *)&cfg->overlay.metrics_addr;
+			inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof(text));
+			port = ntohs(a->sin6_port);
+		}
+		CHECK_STR(text, good[i].addr);
+		CHECK(port == good[i].port);
+		config_free(cfg);
+	}
+	static const char *const bad[] = { "0", "70000", "\"9586\"", "\"localhost:9586\"", "\"::1:9586\"", "true" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char json[256], line[256];
+		snprintf(json, sizeof(json), "{\"add_egress\": [{\"netfilter\": {\"capture_dst\": {\"port\": 9001}}, "
+			 ATTEST "}], \"overlay\": {\"metrics\": %s}}", bad[i]);
+		snprintf(line, sizeof(line), "t.json: overlay.metrics: expected a TCP port (served on 127.0.0.1) or "
+			 "\"address:port\", e.g. \"127.0.0.1:9586\" or \"[::1]:9586\", got %s", bad[i]);
+		CHECK(fails_with(json, line));
+	}
+	CHECK(fails_with("{\"add_egress\": [{\"netfilter\": {\"capture_dst\": {\"port\": 9001}}, " ATTEST
+			 "}], \"overlay\": {\"port\": 9586, \"metrics\": 9586}}",
+			 "t.json: overlay.metrics: expected a port other than overlay.port 9586, which carries the "
+			 "attested handshakes"));
+}
+
 int main(void)
 {
 	TEST_BEGIN("config");
 	RUN(scenario_http_anchors_need_a_yes);
+	RUN(metrics_address_forms);
 	RUN(scenario_mesh_two_way);
 	RUN(scenario_missing_comma_points_at_add_egress);
 	RUN(json_syntax_positions);
