@@ -145,9 +145,8 @@ static void check_token(struct verify_request *r)
 	/* Anchors fetched from the AS are pinned: a key swapped in later by someone on the path to
 	 * the AS must not be taken; an operator who changed the AS's key reloads the node. */
 	if (failed && res.key_untrusted && v->anchors_fetched)
-		snprintf(detail, sizeof(detail), "token check %s failed: %s (the AS's keys were pinned when "
-			 "the node started; if the AS's key changed, run 'tng-wg reload')", failed->name,
-			 failed->detail);
+		snprintf(detail, sizeof(detail), "the token's key is not among the AS keys pinned at start-up "
+			 "(if the AS's key changed, run 'tng-wg reload'): %s", failed->detail);
 	else if (failed)
 		snprintf(detail, sizeof(detail), "token check %s failed: %s", failed->name, failed->detail);
 	else

@@ -13,5 +13,6 @@ int cmd_stats(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 int cmd_down(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 
 #endif

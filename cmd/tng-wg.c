@@ -15,6 +15,7 @@ struct command {
 static const struct command commands[] = {
 	{ "up", cmd_up, "bring this node up from a TNG config: up [-d] NODE.json" },
 	{ "down", cmd_down, "stop the node and remove what it installed: down NODE.json" },
+	{ "reload", cmd_reload, "apply a changed config to the running node: reload NODE.json" },
 	{ "show", cmd_show, "peers, attestation state, handshakes, bytes: show [--json] [IFACE]" },
 	{ "version", cmd_version, "print the version" },
 	{ "check", cmd_check, "validate a config and say exactly what is wrong" },

@@ -44,6 +44,7 @@ struct hs_conn {
 	int early_errno;              /* a connect error, reported from the timer */
 	unsigned depth;               /* nesting of calls into the session */
 	bool shut_down;
+	bool to_abort;                /* marked by hs_transport_abort_all */
 	uint8_t *linger_out;          /* output left to send while lingering */
 	size_t linger_len;
 	void *owner_data;
@@ -701,6 +702,35 @@ void hs_transport_free(struct hs_transport *t)
 void hs_transport_set_local(struct hs_transport *t, const struct hs_local *local)
 {
 	t->local = *local;
+}
+
+void hs_transport_set_deadline(struct hs_transport *t, uint64_t deadline_ns)
+{
+	t->cfg.deadline_ns = deadline_ns ? deadline_ns : DEFAULT_DEADLINE_NS;
+}
+
+static bool conn_running(const struct hs_conn *c)
+{
+	return c->phase != CONN_LINGERING && c->session && hs_session_state(c->session) == HS_SESSION_RUNNING;
+}
+
+void hs_transport_abort_all(struct hs_transport *t, enum hs_reason reason, const char *detail)
+{
+	/* Marked first, ended one at a time: the callbacks may start new handshakes, which stay. */
+	for (struct hs_conn *c = t->conns; c; c = c->next)
+		c->to_abort = conn_running(c);
+	for (;;) {
+		struct hs_conn *c = t->conns;
+		while (c && !(c->to_abort && conn_running(c)))
+			c = c->next;
+		if (!c)
+			return;
+		c->to_abort = false;
+		if (c->phase == CONN_CONNECTING)
+			conn_abort_unconnected(c, reason, detail);
+		else
+			conn_abort(c, reason, detail);
+	}
 }
 
 uint16_t hs_transport_port(const struct hs_transport *t)

@@ -82,8 +82,12 @@ struct hs_transport *hs_transport_new(struct loop *loop, const struct hs_transpo
 				      void *ctx, char *err, size_t errlen);
 /* Closes every connection without callbacks. */
 void hs_transport_free(struct hs_transport *t);
-/* Applies to handshakes started after the call. */
+/* Apply to handshakes started after the call. */
 void hs_transport_set_local(struct hs_transport *t, const struct hs_local *local);
+void hs_transport_set_deadline(struct hs_transport *t, uint64_t deadline_ns);
+/* Ends every handshake in progress for reason, reported through failed as any local abort;
+ * handshakes the callbacks start meanwhile keep running. */
+void hs_transport_abort_all(struct hs_transport *t, enum hs_reason reason, const char *detail);
 /* The port actually bound. */
 uint16_t hs_transport_port(const struct hs_transport *t);
 void hs_transport_get_counters(const struct hs_transport *t, struct hs_transport_counters *out);

@@ -5,22 +5,65 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+struct daemon {
+	struct loop *loop;
+	struct node *node;
+};
+
+/* systemd's readiness protocol (sd_notify): one datagram to $NOTIFY_SOCKET, when it is set. */
+static void notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	memcpy(sun.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0'; /* an abstract socket */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	if (fd < 0 || sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun, len) < 0)
+		log_warn("node", "cannot tell the service manager \"%s\": %s", state, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void reload(struct daemon *d)
+{
+	char err[4096];
+	notify("RELOADING=1");
+	const char *path = node_config_path(d->node);
+	char copy[4096];
+	snprintf(copy, sizeof(copy), "%s", path); /* the config holding path is replaced */
+	node_reload(d->node, copy, err, sizeof(err));
+	notify("READY=1");
+}
 
 static void on_signal(void *ctx, int fd, unsigned events)
 {
-	struct loop *loop = ctx;
+	struct daemon *d = ctx;
 	struct signalfd_siginfo si;
-	if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		log_info("node", "signal %u: shutting down", si.ssi_signo);
-		loop_stop(loop);
+	if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		log_info("node", "SIGHUP: reloading the configuration");
+		reload(d);
+		return;
 	}
+	log_info("node", "signal %u: shutting down", si.ssi_signo);
+	loop_stop(d->loop);
 }
 
-static int watch_signals(struct loop *loop)
+static int watch_signals(struct daemon *d)
 {
 	sigset_t set;
 	sigemptyset(&set);
@@ -30,7 +73,7 @@ static int watch_signals(struct loop *loop)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd < 0 || loop_watch(loop, fd, LOOP_READ, on_signal, loop) < 0)
+	if (fd < 0 || loop_watch(d->loop, fd, LOOP_READ, on_signal, d) < 0)
 		return -1;
 	return fd;
 }
@@ -53,26 +96,28 @@ int daemon_run(const char *config_path, int ready_fd)
 		report_ready(ready_fd, err);
 		return 1;
 	}
-	struct loop *loop = loop_new();
-	int sfd = loop ? watch_signals(loop) : -1;
-	struct node *n = sfd >= 0 ? node_start(loop, cfg, err, sizeof(err)) : NULL;
+	struct daemon d = { .loop = loop_new() };
+	int sfd = d.loop ? watch_signals(&d) : -1;
+	d.node = sfd >= 0 ? node_start(d.loop, cfg, err, sizeof(err)) : NULL;
 	if (sfd < 0) {
 		snprintf(err, sizeof(err), "cannot set up the event loop: %s", strerror(errno));
 		config_free(cfg);
 	}
-	if (!n) {
+	if (!d.node) {
 		log_error("node", "%s", err);
 		report_ready(ready_fd, err);
 		if (sfd >= 0)
 			close(sfd);
-		loop_free(loop);
+		loop_free(d.loop);
 		return 1;
 	}
 	report_ready(ready_fd, "ok");
-	int rc = loop_run(loop) < 0 ? 1 : 0;
-	node_stop(n);
+	notify("READY=1\nSTATUS=up");
+	int rc = loop_run(d.loop) < 0 ? 1 : 0;
+	notify("STOPPING=1");
+	node_stop(d.node);
 	close(sfd);
-	loop_free(loop);
+	loop_free(d.loop);
 	log_info("node", "down");
 	return rc;
 }

@@ -19,8 +19,14 @@ struct node;
 struct node *node_start(struct loop *loop, struct node_config *cfg, char *err, size_t errlen);
 /* Remove everything the node installed (peers, interface, rules, routes) and free it. */
 void node_stop(struct node *n);
-/* The node's state as JSON text (malloc'd), for `tng-wg show`. */
-char *node_status_json(struct node *n);
+/* Apply the config at path without dropping tunnels it still allows (see peers_reload): the
+ * steering rules are replaced, the attestation set up anew (anchors fetched from an AS are
+ * fetched again). A config that does not load, or changes what only a restart can (interface,
+ * ports, marks, table, MTU, metrics address), is refused with the reason in err and the running
+ * one stays. 0 or -1. */
+int node_reload(struct node *n, const char *path, char *err, size_t errlen);
+/* The file the running config came from. */
+const char *node_config_path(const struct node *n);
 /* Remove what a node with this config installed when its daemon is gone (killed). */
 int node_cleanup_leftovers(const struct node_config *cfg, char *err, size_t errlen);
 

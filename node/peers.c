@@ -116,6 +116,7 @@ struct peers {
 	size_t held_bytes; /* of every peer */
 	struct conn_ctx *conns;
 	struct loop_timer age_timer;
+	struct peers_counters counters;
 	char known_path[256]; /* addresses that had a tunnel, one per line */
 };
 
@@ -217,7 +218,8 @@ static void on_retry_timer(void *ctx);
 static void on_reattest_timer(void *ctx);
 static void on_lapse_timer(void *ctx);
 static void on_kick_timer(void *ctx);
-static void mark_failed(struct node_peer *np);
+static void fail_peer(struct node_peer *np, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static struct node_peer **bucket_of(struct peers *p, uint32_t addr)
 {
@@ -327,21 +329,41 @@ static struct node_peer *peer_by_wg(struct peers *p, const struct peer *wg)
 	return NULL;
 }
 
-static void record_error(struct node_peer *np, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void record_error(struct node_peer *np, const char *fmt, ...)
+/* One log line for an event of np's: its address, its state now and the reason token. */
+static void peer_log(struct node_peer *np, enum log_level level, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void peer_log(struct node_peer *np, enum log_level level, const char *reason, const char *fmt, ...)
 {
+	char a[INET_ADDRSTRLEN], msg[640];
+	addr_text(np->addr, a, sizeof(a));
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(np->last_error, sizeof(np->last_error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	struct log_fields f = { .peer = a, .state = state_name(np->state), .reason = reason };
+	log_event(level, "peer", &f, "%s", msg);
+}
+
+static void set_error(struct node_peer *np, const char *fmt, va_list ap)
+{
+	vsnprintf(np->last_error, sizeof(np->last_error), fmt, ap);
 	/* An AS's reply text may span lines; keep the error one line, as a peer's reported detail is. */
 	for (char *s = np->last_error; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			*s = '?';
 	np->last_error_at = time(NULL);
-	char a[INET_ADDRSTRLEN];
-	addr_text(np->addr, a, sizeof(a));
-	log_warn("peer", "%s: %s", a, np->last_error);
+}
+
+/* The error shown for np (its state unchanged, or already changed by the caller), logged. */
+static void record_error(struct node_peer *np, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void record_error(struct node_peer *np, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_error(np, fmt, ap);
+	va_end(ap);
+	peer_log(np, LOG_WARN, reason, "%s", np->last_error);
 }
 
 static void uninstall(struct node_peer *np)
@@ -387,19 +409,21 @@ static void start_handshake(struct node_peer *np)
 	struct conn_ctx *cc = c ? conn_ctx_of(np->owner, c) : NULL;
 	if (!cc) {
 		/* Nothing is held meanwhile: fail closed, and let the next packet try after a backoff. */
-		record_error(np, "cannot start an attested handshake: %s",
-			     !c && errno == EBUSY ? "too many in progress" : "out of resources");
+		bool busy = !c && errno == EBUSY;
+		const char *why = busy ? "too many in progress" : "out of resources";
 		if (np->state != NODE_PEER_UP)
-			mark_failed(np);
+			fail_peer(np, busy ? "busy" : "out_of_resources", "cannot start an attested handshake: %s", why);
+		else
+			record_error(np, busy ? "busy" : "out_of_resources", "cannot start an attested handshake: %s", why);
 		return;
 	}
 	np->outgoing = c;
 	np->last_used_ns = loop_now_ns();
 	if (np->state != NODE_PEER_UP)
 		np->state = NODE_PEER_ATTESTING;
-	char a[INET_ADDRSTRLEN];
-	addr_text(np->addr, a, sizeof(a));
-	log_info("peer", "%s: attested handshake started%s", a, np->state == NODE_PEER_UP ? " (re-attestation)" : "");
+	bool again = np->state == NODE_PEER_UP;
+	peer_log(np, LOG_INFO, again ? "reattesting" : "attesting", "attested handshake started%s",
+		 again ? " (re-attestation)" : "");
 }
 
 static void on_retry_timer(void *ctx)
@@ -507,16 +531,24 @@ static void mark_failed(struct node_peer *np)
 	held_drop_all(np);
 	np->state = NODE_PEER_FAILED;
 	np->last_used_ns = loop_now_ns();
-	if (was_up) {
-		char a[INET_ADDRSTRLEN];
-		addr_text(np->addr, a, sizeof(a));
-		log_warn("peer", "%s: removed from the overlay; its flows are cut", a);
+	if (was_up)
 		known_save(np->owner);
-	}
 	np->failures++;
 	np->retry_at_ns = loop_now_ns() + backoff_ns(np->failures);
 	if (np->is_static)
 		loop_timer_arm_at(np->owner->loop, &np->retry_timer, np->retry_at_ns);
+}
+
+/* mark_failed with the reason shown and logged, saying when a tunnel went with it. */
+static void fail_peer(struct node_peer *np, const char *reason, const char *fmt, ...)
+{
+	bool was_up = np->state == NODE_PEER_UP;
+	va_list ap;
+	va_start(ap, fmt);
+	set_error(np, fmt, ap);
+	va_end(ap);
+	mark_failed(np);
+	peer_log(np, LOG_WARN, reason, "%s%s", np->last_error, was_up ? "; tunnel removed, its flows cut" : "");
 }
 
 static void on_lapse_timer(void *ctx)
@@ -524,8 +556,8 @@ static void on_lapse_timer(void *ctx)
 	struct node_peer *np = ctx;
 	char exp[32];
 	format_time(np->token_exp, exp, sizeof(exp));
-	record_error(np, "its attestation token expired at %s without a renewal", exp);
-	mark_failed(np);
+	np->owner->counters.tokens_lapsed++;
+	fail_peer(np, "token_expired", "its attestation token expired at %s without a renewal", exp);
 }
 
 /*
@@ -559,9 +591,11 @@ static bool install(struct node_peer *np, const struct hs_result *r, const struc
 	const char *conflict = key_conflict(np, r->peer_wg_public_key, why, sizeof(why));
 	if (conflict) {
 		/* An up tunnel stays as it is: the claim came from its address, but proves nothing. */
-		record_error(np, "%s", conflict);
+		p->counters.key_conflicts++;
 		if (np->state != NODE_PEER_UP)
-			mark_failed(np);
+			fail_peer(np, "key_conflict", "%s", conflict);
+		else
+			record_error(np, "key_conflict", "%s", conflict);
 		return false;
 	}
 	uint8_t current[WG_KEY_LEN];
@@ -572,8 +606,7 @@ static bool install(struct node_peer *np, const struct hs_result *r, const struc
 	}
 	bool fresh = !np->wg;
 	if (fresh && !(np->wg = device_add_peer(p->dev, r->peer_wg_public_key))) {
-		record_error(np, "cannot add the WireGuard peer: out of memory");
-		mark_failed(np);
+		fail_peer(np, "out_of_resources", "cannot add the WireGuard peer: out of memory");
 		return false;
 	}
 	peer_set_preshared_key(np->wg, r->psk);
@@ -638,15 +671,17 @@ static void outgoing_failed(struct node_peer *np, enum hs_reason reason, bool by
 		format_time(np->token_exp, exp, sizeof(exp));
 		snprintf(lapse, sizeof(lapse), " until its token expires at %s", exp);
 	}
-	record_error(np, "%s%s%s%s%s%s%s%s%s", !was_up ? "" : kept ? "re-attestation did not complete (tunnel kept" : "re-attestation failed: ",
-		     kept ? lapse : "", kept ? "): " : "", hs_reason_name(reason),
-		     by_peer ? " (reported by the peer)" : "", detail && *detail ? ": " : "",
-		     detail ? detail : "", own_verdict_too ? "; this node's verdict: " : "",
-		     own_verdict_too ? own_verdict : "");
+	char text[512];
+	snprintf(text, sizeof(text), "%s%s%s%s%s%s%s%s%s",
+		 !was_up ? "" : kept ? "re-attestation did not complete (tunnel kept" : "re-attestation failed: ",
+		 kept ? lapse : "", kept ? "): " : "", hs_reason_name(reason), by_peer ? " (reported by the peer)" : "",
+		 detail && *detail ? ": " : "", detail ? detail : "", own_verdict_too ? "; this node's verdict: " : "",
+		 own_verdict_too ? own_verdict : "");
 	if (!kept) {
-		mark_failed(np);
+		fail_peer(np, hs_reason_name(reason), "%s", text);
 		return;
 	}
+	record_error(np, hs_reason_name(reason), "%s", text);
 	np->failures++;
 	loop_timer_arm_in(np->owner->loop, &np->reattest_timer, backoff_ns(np->failures));
 }
@@ -667,13 +702,13 @@ static void incoming_failed(struct node_peer *np, enum hs_reason reason, bool by
 	if (np->outgoing) /* our own attempt runs: its outcome decides, and is shown */
 		return;
 	if (np->state != NODE_PEER_UP) {
-		record_error(np, "an attested handshake from this address failed: %s", text);
 		if (np->state == NODE_PEER_IDLE)
 			np->state = NODE_PEER_FAILED;
+		record_error(np, hs_reason_name(reason), "an attested handshake from this address failed: %s", text);
 		return;
 	}
 	uint64_t now = loop_now_ns();
-	record_error(np, "an attested handshake from this address failed (tunnel kept): %s", text);
+	record_error(np, hs_reason_name(reason), "an attested handshake from this address failed (tunnel kept): %s", text);
 	if (np->last_prompt_ns && now - np->last_prompt_ns < (uint64_t)PROMPT_MIN_INTERVAL_S * NSEC_PER_SEC)
 		return;
 	np->last_prompt_ns = now;
@@ -742,6 +777,7 @@ static void on_peer_verdict(void *ctx, const struct peer_verdict *v)
 	struct conn_ctx *cc = hs_conn_owner_data(c);
 	if (cc) {
 		struct appraisal *ap = &cc->appraisal;
+		cc->owner->counters.verdicts[v->reason < PEERS_VERDICT_REASONS ? v->reason : 0]++;
 		cc->verify_op = NULL;
 		ap->accepted = v->accepted;
 		if (v->accepted) {
@@ -788,7 +824,8 @@ static void hs_done(void *ctx, struct hs_conn *c, const struct sockaddr *peer, c
 	addr_text(addr, a, sizeof(a));
 	struct node_peer *np = addr ? peer_find_or_add(p, addr) : NULL;
 	if (!np) {
-		log_warn("peer", "%s: attested, but the peer table is full of peers in use; not installed", a);
+		struct log_fields f = { .peer = a, .reason = "table_full" };
+		log_event(LOG_WARN, "peer", &f, "attested, but the peer table is full of peers in use; not installed");
 		return;
 	}
 	if (np->outgoing == c)
@@ -796,7 +833,8 @@ static void hs_done(void *ctx, struct hs_conn *c, const struct sockaddr *peer, c
 	bool again = np->state == NODE_PEER_UP;
 	if (!install(np, r, &ap))
 		return;
-	log_info("peer", "%s: %s (%s; peer %s%s%s%s; WireGuard port %u)", a,
+	p->counters.attested++;
+	peer_log(np, LOG_INFO, again ? "reattested" : "attested", "%s (%s; peer %s%s%s%s; WireGuard port %u)",
 		 again ? "attested again, pre-shared key rotated" : "attested, tunnel installed",
 		 r->we_initiated ? "we initiated" : "it initiated",
 		 r->peer_attested ? "verified as " : "not verified (not required)",
@@ -811,6 +849,7 @@ static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
 	uint32_t addr = peer ? sockaddr_ipv4(peer) : 0;
 	struct appraisal ap;
 	conn_ctx_release(c, &ap);
+	p->counters.attested_failed[reason < HS_REASON_COUNT ? reason : HS_PROTOCOL_ERROR]++;
 	struct node_peer *np = addr ? peer_find(p, addr) : NULL;
 	if (np && np->outgoing == c)
 		np->outgoing = NULL;
@@ -834,8 +873,9 @@ static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
 	if (!np) {
 		char a[INET_ADDRSTRLEN];
 		addr_text(addr, a, sizeof(a));
-		log_info("peer", "%s: incoming attested handshake failed: %s%s%s", a, hs_reason_name(reason),
-			 detail && *detail ? ": " : "", detail ? detail : "");
+		struct log_fields f = { .peer = a, .reason = hs_reason_name(reason) };
+		log_event(LOG_INFO, "peer", &f, "incoming attested handshake failed%s%s", detail && *detail ? ": " : "",
+			  detail ? detail : "");
 		return;
 	}
 	if (we_initiated)
@@ -876,17 +916,18 @@ static void on_wg_event(void *ctx, struct peer *wg, enum peer_event event)
 	struct node_peer *np = peer_by_wg(p, wg);
 	if (!np)
 		return;
-	char a[INET_ADDRSTRLEN];
-	addr_text(np->addr, a, sizeof(a));
 	switch (event) {
 	case PEER_EVENT_HANDSHAKE_COMPLETE:
-		log_debug("peer", "%s: WireGuard session keyed", a);
+		p->counters.wg_handshakes++;
+		if (log_get_level() >= LOG_DEBUG)
+			peer_log(np, LOG_DEBUG, "keyed", "WireGuard session keyed");
 		break;
 	case PEER_EVENT_HANDSHAKE_GAVE_UP:
 		/* The peer stopped answering (gone or restarted with a new key): attest it again. */
-		record_error(np, "WireGuard handshake gave up; the peer is attested again on demand");
+		p->counters.wg_gave_up++;
 		uninstall(np);
 		np->state = NODE_PEER_IDLE;
+		record_error(np, "handshake_gave_up", "WireGuard handshake gave up; the peer is attested again on demand");
 		np->last_used_ns = loop_now_ns();
 		if (np->is_static)
 			start_handshake(np);
@@ -895,8 +936,8 @@ static void on_wg_event(void *ctx, struct peer *wg, enum peer_event event)
 		/* Someone else (`wg set ... remove`) removed it: forget the pointer, keep the record. */
 		np->wg = NULL;
 		uninstall(np);
-		record_error(np, "removed from the WireGuard device over its UAPI; attested again on demand");
 		np->state = NODE_PEER_IDLE;
+		record_error(np, "removed_over_uapi", "removed from the WireGuard device over its UAPI; attested again on demand");
 		np->last_used_ns = loop_now_ns();
 		known_save(p);
 		if (np->is_static)
@@ -908,6 +949,17 @@ static void on_wg_event(void *ctx, struct peer *wg, enum peer_event event)
 }
 
 /* ---- lifecycle and status ---- */
+
+static struct hs_local local_hello(struct device *dev, const struct node_config *cfg, struct attestation *att)
+{
+	struct hs_local local = {
+		.wg_port = cfg->overlay.port,
+		.will_attest = attestation_attests(att),
+		.requires_peer_evidence = attestation_verifies(att),
+	};
+	device_get_public_key(dev, local.wg_public_key);
+	return local;
+}
 
 struct peers *peers_new(struct loop *loop, struct device *dev, struct attestation *att,
 			const struct node_config *cfg, const char *state_dir, char *err, size_t errlen)
@@ -922,12 +974,7 @@ struct peers *peers_new(struct loop *loop, struct device *dev, struct attestatio
 	p->att = att;
 	p->cfg = cfg;
 	snprintf(p->known_path, sizeof(p->known_path), "%s/%s.peers", state_dir, cfg->overlay.ifname);
-	struct hs_local local = {
-		.wg_port = cfg->overlay.port,
-		.will_attest = attestation_attests(att),
-		.requires_peer_evidence = attestation_verifies(att),
-	};
-	device_get_public_key(dev, local.wg_public_key);
+	struct hs_local local = local_hello(dev, cfg, att);
 	struct hs_transport_config tc = {
 		.port = cfg->overlay.port,
 		.so_mark = cfg->bypass_mark,
@@ -953,6 +1000,50 @@ struct peers *peers_new(struct loop *loop, struct device *dev, struct attestatio
 	device_set_unrouted_handler(dev, on_unrouted, p);
 	device_set_peer_event_handler(dev, on_wg_event, p);
 	return p;
+}
+
+static bool is_own_address(uint32_t addr);
+
+/* Whether cfg lists addr in overlay.peers. */
+static bool listed(const struct node_config *cfg, uint32_t addr)
+{
+	for (size_t i = 0; i < cfg->overlay.n_peers; i++)
+		if (cfg->overlay.peers[i] == addr)
+			return true;
+	return false;
+}
+
+void peers_reload(struct peers *p, struct attestation *att, const struct node_config *cfg)
+{
+	p->att = att;
+	p->cfg = cfg;
+	struct hs_local local = local_hello(p->dev, cfg, att);
+	hs_transport_set_local(p->hs, &local);
+	hs_transport_set_deadline(p->hs, (uint64_t)cfg->overlay.handshake_timeout_s * NSEC_PER_SEC);
+	/* Handshakes under the old configuration end (and are tried again, as any busy peer's). */
+	hs_transport_abort_all(p->hs, HS_BUSY, "the node is reloading its configuration");
+	for (struct node_peer *np = p->list; np; np = np->next) {
+		np->is_static = listed(cfg, np->addr) && !is_own_address(np->addr);
+		if (np->state != NODE_PEER_UP) {
+			if (np->is_static && !np->outgoing)
+				start_handshake(np);
+			continue;
+		}
+		if (attestation_verifies(att) && !np->peer_attested)
+			fail_peer(np, "reload", "its tunnel was not attested, which the new configuration requires");
+		else if (attestation_verifies(att) && !np->outgoing)
+			start_handshake(np); /* attested again under the new trust settings; the outcome decides */
+		else if (!np->outgoing)
+			schedule_reattest(np);
+	}
+	for (size_t i = 0; i < cfg->overlay.n_peers; i++) {
+		uint32_t addr = cfg->overlay.peers[i];
+		struct node_peer *np = peer_find(p, addr) ? NULL : is_own_address(addr) ? NULL : peer_add(p, addr);
+		if (np) {
+			np->is_static = true;
+			start_handshake(np);
+		}
+	}
 }
 
 static bool is_own_address(uint32_t addr)
@@ -1011,56 +1102,23 @@ void peers_free(struct peers *p)
 	free(p);
 }
 
-static void add_time(cJSON *o, const char *key, int64_t t)
+void peers_for_each(struct peers *p, peers_info_fn fn, void *ctx)
 {
-	if (t <= 0) {
-		cJSON_AddNullToObject(o, key);
-		return;
+	for (struct node_peer *np = p->list; np; np = np->next) {
+		struct peer_info i = {
+			.addr = np->addr, .state = state_name(np->state), .is_static = np->is_static,
+			.attested = np->peer_attested, .tee = np->tee, .policy_ids = np->policy_ids,
+			.token_exp = np->token_exp, .attested_at = np->attested_at,
+			.attestations = np->attestations, .last_error = np->last_error,
+			.last_error_at = np->last_error_at, .held_packets = np->held_count,
+			.held_dropped = np->held_dropped, .wg = np->wg,
+		};
+		fn(ctx, &i);
 	}
-	char buf[32];
-	format_time(t, buf, sizeof(buf));
-	cJSON_AddStringToObject(o, key, buf);
 }
 
-cJSON *peers_status(struct peers *p)
+void peers_get_counters(const struct peers *p, struct peers_counters *out)
 {
-	cJSON *arr = cJSON_CreateArray();
-	for (struct node_peer *np = p->list; np && arr; np = np->next) {
-		cJSON *o = cJSON_CreateObject();
-		char a[INET_ADDRSTRLEN];
-		addr_text(np->addr, a, sizeof(a));
-		cJSON_AddStringToObject(o, "address", a);
-		cJSON_AddStringToObject(o, "state", state_name(np->state));
-		cJSON_AddBoolToObject(o, "static", np->is_static);
-		cJSON_AddBoolToObject(o, "attested", np->peer_attested);
-		cJSON_AddStringToObject(o, "tee", np->tee);
-		cJSON_AddStringToObject(o, "policy_ids", np->policy_ids);
-		add_time(o, "token_expiry", np->token_exp);
-		add_time(o, "attested_at", np->attested_at);
-		cJSON_AddNumberToObject(o, "attestations", np->attestations);
-		cJSON_AddStringToObject(o, "last_error", np->last_error);
-		add_time(o, "last_error_at", np->last_error_at);
-		cJSON_AddNumberToObject(o, "held_packets_dropped", (double)np->held_dropped);
-		if (np->wg) {
-			uint8_t key[WG_KEY_LEN];
-			char b64[sodium_base64_ENCODED_LEN(WG_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];
-			peer_public_key(np->wg, key);
-			sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
-			cJSON_AddStringToObject(o, "public_key", b64);
-			struct peer_stats st;
-			peer_get_stats(np->wg, &st);
-			add_time(o, "latest_handshake", st.last_handshake_sec);
-			cJSON_AddNumberToObject(o, "rx_bytes", (double)st.rx_bytes);
-			cJSON_AddNumberToObject(o, "tx_bytes", (double)st.tx_bytes);
-			union endpoint_addr ep;
-			if (peer_get_endpoint(np->wg, &ep) && ep.sa.sa_family == AF_INET) {
-				char e[INET_ADDRSTRLEN + 8];
-				addr_text(ep.in4.sin_addr.s_addr, e, sizeof(e));
-				snprintf(e + strlen(e), sizeof(e) - strlen(e), ":%u", ntohs(ep.in4.sin_port));
-				cJSON_AddStringToObject(o, "endpoint", e);
-			}
-		}
-		cJSON_AddItemToArray(arr, o);
-	}
-	return arr;
+	*out = p->counters;
+	hs_transport_get_counters(p->hs, &out->transport);
 }

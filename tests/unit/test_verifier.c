@@ -357,7 +357,7 @@ TEST(fetched_anchors_are_pinned)
 	CHECK(before.reason == VERDICT_TOKEN_EXPIRED); /* signature and chain good; the vector is old */
 	f.s.certificate = reply(&f, 200, NULL, "tng/simple.as-ca.pem");
 	appraise(&f, NULL, &swapped);
-	CHECK(swapped.reason == VERDICT_TOKEN_INVALID && strstr(swapped.detail, "check key failed") &&
+	CHECK(swapped.reason == VERDICT_TOKEN_INVALID && strstr(swapped.detail, "not among the AS keys pinned") &&
 	      strstr(swapped.detail, "tng-wg reload"));
 	int cert_fetches = 0;
 	for (int i = 0; i < f.s.n_seen; i++)
