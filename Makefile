@@ -5,6 +5,7 @@
 #   make test-asan  the whole suite against the ASan/UBSan build only
 #   make demo       a 4-node netns mesh with the stand-in AA and AS
 #   make bench      throughput against bare veth and wireguard-go
+#   make install    the binary, the systemd unit and the docs under PREFIX (default /usr/local)
 
 PKGS     := libsodium openssl libmnl libnftables libcjson libcurl libprotobuf-c
 CC       ?= cc
@@ -36,7 +37,12 @@ LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS)) $(patsubst build/gen/%.c,$(B)/g
 CMD_OBJS := $(patsubst %.c,$(B)/%.o,$(CMD_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all asan deps test test-asan test-unit demo bench clean
+PREFIX   ?= /usr/local
+BINDIR   := $(PREFIX)/bin
+UNITDIR  := $(PREFIX)/lib/systemd/system
+DOCDIR   := $(PREFIX)/share/doc/tng-wg
+
+.PHONY: all asan deps test test-asan test-unit demo bench install clean
 # Generated protobuf sources are kept: every object may include them.
 .SECONDARY: $(GEN_SRCS) $(GEN_SRCS:.c=.h)
 all: $(B)/tng-wg $(B)/tng-wg-userspace
@@ -97,6 +103,14 @@ demo: deps
 bench: deps
 	$(MAKE) VARIANT=release all
 	netns-scripts/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(B)/tng-wg $(DESTDIR)$(BINDIR)/tng-wg
+	ln -sf tng-wg $(DESTDIR)$(BINDIR)/tng-wg-userspace
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' dist/tng-wg@.service.in >$(DESTDIR)$(UNITDIR)/tng-wg@.service
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 netns-scripts/configs/mesh-two-way-ra.json $(DESTDIR)$(DOCDIR)/node.json.example
 
 clean:
 	rm -rf build

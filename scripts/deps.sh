@@ -8,7 +8,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler
   wireguard-tools wireguard-go iperf3 nftables iproute2 tcpdump socat procps psmisc iputils-ping
   python3-cryptography golang-go golang-github-containerd-ttrpc-dev
-  jq
+  jq curl prometheus systemd
 )
 missing=()
 for p in "${packages[@]}"; do
