@@ -4,39 +4,34 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* 32-bit words into a 64-bit accumulator: no carry is lost before 2^32 words. */
+/* 64-bit words into a 128-bit accumulator (add with carry), folded back to 64 bits at the end:
+ * twice the bytes per instruction of 32-bit words, and no carry lost. */
 uint64_t checksum_add(uint64_t sum, const void *data, size_t len)
 {
 	const uint8_t *p = data;
+	unsigned __int128 acc = sum;
 	while (len >= 32) {
-		uint32_t w[8];
+		uint64_t w[4];
 		memcpy(w, p, sizeof(w));
-		sum += (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7];
+		acc += w[0];
+		acc += w[1];
+		acc += w[2];
+		acc += w[3];
 		p += 32;
 		len -= 32;
 	}
-	while (len >= 4) {
-		uint32_t w;
+	while (len >= 8) {
+		uint64_t w;
 		memcpy(&w, p, sizeof(w));
-		sum += w;
-		p += 4;
-		len -= 4;
+		acc += w;
+		p += 8;
+		len -= 8;
 	}
-	if (len >= 2) {
-		uint16_t w;
-		memcpy(&w, p, sizeof(w));
-		sum += w;
-		p += 2;
-		len -= 2;
-	}
-	if (len) {
-		/* The byte is the first of a 16-bit word in memory order. */
-		uint8_t last[2] = { *p, 0 };
-		uint16_t w;
-		memcpy(&w, last, sizeof(w));
-		sum += w;
-	}
-	return sum;
+	uint64_t tail = 0;
+	memcpy(&tail, p, len); /* the last bytes, zero-padded: whole 16-bit words stay in place */
+	acc += tail;
+	uint64_t folded = (uint64_t)acc + (uint64_t)(acc >> 64);
+	return folded + (folded < (uint64_t)acc); /* the end-around carry of that addition */
 }
 
 uint64_t checksum_pseudo_header(int family, const uint8_t *src, const uint8_t *dst, uint8_t protocol,
