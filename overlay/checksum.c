@@ -4,34 +4,39 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* 64-bit words into a 128-bit accumulator (add with carry), folded back to 64 bits at the end:
- * twice the bytes per instruction of 32-bit words, and no carry lost. */
+static uint32_t load32(const uint8_t *p)
+{
+	uint32_t w;
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/* 32-bit words into four 64-bit accumulators: no carry is lost before 2^32 words, and the four
+ * independent additions keep the loads flowing. */
 uint64_t checksum_add(uint64_t sum, const void *data, size_t len)
 {
 	const uint8_t *p = data;
-	unsigned __int128 acc = sum;
+	uint64_t a = 0, b = 0, c = 0, d = 0;
 	while (len >= 32) {
-		uint64_t w[4];
-		memcpy(w, p, sizeof(w));
-		acc += w[0];
-		acc += w[1];
-		acc += w[2];
-		acc += w[3];
+		a += load32(p) + (uint64_t)load32(p + 16);
+		b += load32(p + 4) + (uint64_t)load32(p + 20);
+		c += load32(p + 8) + (uint64_t)load32(p + 24);
+		d += load32(p + 12) + (uint64_t)load32(p + 28);
 		p += 32;
 		len -= 32;
 	}
-	while (len >= 8) {
-		uint64_t w;
-		memcpy(&w, p, sizeof(w));
-		acc += w;
-		p += 8;
-		len -= 8;
+	while (len >= 4) {
+		a += load32(p);
+		p += 4;
+		len -= 4;
 	}
-	uint64_t tail = 0;
+	uint32_t tail = 0;
 	memcpy(&tail, p, len); /* the last bytes, zero-padded: whole 16-bit words stay in place */
-	acc += tail;
-	uint64_t folded = (uint64_t)acc + (uint64_t)(acc >> 64);
-	return folded + (folded < (uint64_t)acc); /* the end-around carry of that addition */
+	a += tail;
+	/* The four sums are below 2^62 each; their total, and sum, fold with end-around carries. */
+	uint64_t total = a + b + c + d;
+	uint64_t folded = total + sum;
+	return folded + (folded < sum);
 }
 
 uint64_t checksum_pseudo_header(int family, const uint8_t *src, const uint8_t *dst, uint8_t protocol,

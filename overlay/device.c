@@ -25,6 +25,9 @@
 
 #define PEER_BUCKETS 1024
 #define DEFAULT_MTU 1420
+/* Packets the TUN holds for us: a sender's burst waits while a batch is sealed instead of being
+ * dropped (what waits there is charged to the senders' socket buffers, which bound it). */
+#define TUN_QUEUE_PACKETS 4096
 /* Large socket buffers let a burst of batches wait instead of being dropped. */
 #define UDP_SOCKET_BUFFER (7 << 20)
 
@@ -179,6 +182,9 @@ struct device *device_new(struct loop *loop, int tun_fd, const char *ifname)
 	}
 	dev->tun_fd = tun_fd;
 	dev->tun_offloads = tun_enable_offloads(tun_fd);
+	int qrc = tun_set_queue_length(dev->ifname, TUN_QUEUE_PACKETS);
+	if (qrc < 0)
+		log_warn("device", "%s: cannot lengthen the TUN queue: %s", dev->ifname, strerror(-qrc));
 	rx_batch_set_tun_offloads(dev->rx, dev->tun_offloads);
 	log_info("device", "%s: offloads: TUN vnet header %s, TSO %s, USO %s, UDP GSO/GRO %s", dev->ifname,
 		 dev->tun_offloads & TUN_OFFLOAD_VNET_HDR ? "on" : "off", dev->tun_offloads & TUN_OFFLOAD_TSO ? "on" : "off",

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Newer than the installed kernel headers may be. */
@@ -64,6 +65,22 @@ unsigned tun_enable_offloads(int fd)
 		if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)sets[i].kernel) == 0)
 			return TUN_OFFLOAD_VNET_HDR | sets[i].ours;
 	return TUN_OFFLOAD_VNET_HDR;
+}
+
+int tun_set_queue_length(const char *ifname, unsigned packets)
+{
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	if (strlen(ifname) >= IFNAMSIZ)
+		return -ENAMETOOLONG;
+	memcpy(ifr.ifr_name, ifname, strlen(ifname));
+	ifr.ifr_qlen = (int)packets;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	int rc = ioctl(s, SIOCSIFTXQLEN, &ifr) < 0 ? -errno : 0;
+	close(s);
+	return rc;
 }
 
 int tun_read_batch(int fd, struct tun_packet *pkts, int n)

@@ -32,6 +32,10 @@ enum tun_offload {
  * TUN without a vnet header. */
 unsigned tun_enable_offloads(int fd);
 
+/* The number of packets the kernel queues for the reader of the TUN named ifname (its default,
+ * 500, drops bursts from a fast sender while a batch is being encrypted). 0 or -errno. */
+int tun_set_queue_length(const char *ifname, unsigned packets);
+
 struct tun_packet {
 	uint8_t *data; /* buffer owned by the caller */
 	size_t capacity;
