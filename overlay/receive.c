@@ -24,7 +24,7 @@
 #define RX_MAX_BATCHES_PER_WAKEUP 8 /* then let the send side run */
 #define RX_BUF_SIZE 65536
 #define RX_PENDING 1024 /* transport messages opened together */
-#define RX_SHARE_MIN 32 /* messages in a batch worth waking a crypto worker for */
+#define RX_SHARE_MIN 64 /* more than one super-packet waiting: worth waking a crypto worker */
 
 /* Where a datagram came from, and which of our addresses it was sent to. */
 struct datagram_origin {

@@ -22,7 +22,7 @@
 #define TX_MESSAGES 512 /* transport messages sealed and sent together */
 #define TX_ARENA_SIZE (TX_MESSAGES * 1536)
 #define TX_FRAMES_PER_WAKEUP 64 /* then let the receive side run */
-#define TX_SHARE_MIN 32 /* messages in a batch worth waking a crypto worker for */
+#define TX_SHARE_MIN 64 /* more than one super-packet waiting: worth waking a crypto worker */
 #define PACKET_MAX 65535
 #define PACKET_BUF_SIZE (PACKET_MAX + MESSAGE_PADDING_MULTIPLE)
 #define MESSAGE_ALIGN 64
