@@ -516,6 +516,7 @@ void send_staged_packets(struct peer *peer)
 	struct staged_packet *sp;
 	while ((sp = peer_unstage_packet(peer)))
 		queue_transport(peer, kp, sp->data, sp->len);
+	peer_release_staging(peer); /* their bytes are in the batch now */
 	keep_key_fresh(peer, kp, now);
 	flush(peer->dev);
 }
