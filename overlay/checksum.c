@@ -39,6 +39,26 @@ uint64_t checksum_add(uint64_t sum, const void *data, size_t len)
 	return folded + (folded < sum);
 }
 
+uint64_t checksum_copy(uint64_t sum, void *dst, const void *src, size_t len)
+{
+	uint8_t *d = dst;
+	const uint8_t *p = src;
+	uint64_t a = 0, b = 0, c = 0, e = 0;
+	while (len >= 32) {
+		memcpy(d, p, 32);
+		a += load32(p) + (uint64_t)load32(p + 16);
+		b += load32(p + 4) + (uint64_t)load32(p + 20);
+		c += load32(p + 8) + (uint64_t)load32(p + 24);
+		e += load32(p + 12) + (uint64_t)load32(p + 28);
+		p += 32;
+		d += 32;
+		len -= 32;
+	}
+	memcpy(d, p, len);
+	uint64_t total = a + b + c + e, folded = total + sum;
+	return checksum_add(folded + (folded < sum), p, len);
+}
+
 uint64_t checksum_pseudo_header(int family, const uint8_t *src, const uint8_t *dst, uint8_t protocol,
 				uint32_t length)
 {

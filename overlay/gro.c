@@ -93,14 +93,31 @@ unsigned gro_pending(const struct gro_batch *g) { return (unsigned)g->count; }
 
 static const uint8_t *source_address(const uint8_t *p, int family) { return p + (family == AF_INET ? 12 : 8); }
 
-/* The transport checksum over the pseudo-header, verified. */
-static bool transport_checksum_ok(const uint8_t *p, const struct flow_packet *f)
+/* The IPv4 header checksum verifies, and the packet has a transport checksum (UDP over IPv4 may
+ * go without one, and then nothing is known about its bytes). */
+static bool headers_checkable(const uint8_t *p, const struct flow_packet *f)
+{
+	if (f->family == AF_INET6)
+		return true;
+	return checksum_fold(checksum_add(0, p, 20)) == 0xffff &&
+	       (f->protocol != IPPROTO_UDP || get_be16(p + f->ip_len + 6));
+}
+
+/* The sum of the pseudo-header and the transport header: what the payload's sum completes. */
+static uint64_t header_sum(const uint8_t *p, const struct flow_packet *f)
 {
 	const uint8_t *src = source_address(p, f->family);
 	const uint8_t *dst = src + (f->family == AF_INET ? 4 : 16);
-	size_t l4_len = f->l4_header_len + f->payload_len;
-	uint64_t sum = checksum_pseudo_header(f->family, src, dst, f->protocol, (uint32_t)l4_len);
-	return checksum_fold(checksum_add(sum, p + f->ip_len, l4_len)) == 0xffff;
+	uint32_t l4_len = (uint32_t)(f->l4_header_len + f->payload_len);
+	return checksum_add(checksum_pseudo_header(f->family, src, dst, f->protocol, l4_len), p + f->ip_len,
+			    f->l4_header_len);
+}
+
+static bool checksums_ok(const uint8_t *p, const struct flow_packet *f)
+{
+	return headers_checkable(p, f) &&
+	       checksum_fold(checksum_add(header_sum(p, f), p + f->ip_len + f->l4_header_len, f->payload_len)) ==
+		       0xffff;
 }
 
 /* A TCP or UDP packet without IP options, extension headers or fragmentation; false otherwise. */
@@ -137,16 +154,13 @@ static bool parse_flow_packet(const uint8_t *p, size_t len, struct flow_packet *
 	memcpy(f->key, source_address(p, f->family), 2 * addr_len);
 	memcpy(f->key + 2 * addr_len, p + f->ip_len, 4);
 	f->key_len = 2 * addr_len + 4;
-	bool ip_ok = f->family == AF_INET6 || checksum_fold(checksum_add(0, p, 20)) == 0xffff;
-	bool no_udp_checksum = f->protocol == IPPROTO_UDP && f->family == AF_INET && !get_be16(p + f->ip_len + 6);
-	f->checksum_ok = ip_ok && !no_udp_checksum && transport_checksum_ok(p, f);
 	return true;
 }
 
-/* Whether a packet may start or join a super-packet at all. */
+/* Whether a packet may start or join a super-packet at all (its checksums aside). */
 static bool coalescable(const struct gro_batch *g, const uint8_t *p, const struct flow_packet *f)
 {
-	if (!f->checksum_ok || !f->payload_len)
+	if (!f->payload_len)
 		return false;
 	if (f->protocol == IPPROTO_UDP)
 		return g->offloads & TUN_OFFLOAD_USO;
@@ -207,7 +221,11 @@ static bool append(struct gro_batch *g, struct gro_frame *head, struct gro_flow 
 		memcpy(buf, head->packet, head->len);
 		head->packet = buf;
 	}
-	memcpy(head->packet + head->len, p + f->ip_len + f->l4_header_len, f->payload_len);
+	/* The payload is verified as it is copied; a bad one is left behind, past the head's end. */
+	if (!headers_checkable(p, f) ||
+	    checksum_fold(checksum_copy(header_sum(p, f), head->packet + head->len, p + f->ip_len + f->l4_header_len,
+					f->payload_len)) != 0xffff)
+		return false;
 	head->len += f->payload_len;
 	head->segments++;
 	if (f->protocol == IPPROTO_TCP) {
@@ -243,8 +261,9 @@ bool gro_add(struct gro_batch *g, uint8_t *packet, size_t len)
 			return true;
 		drop_flow(g, flow); /* this packet must not be overtaken by later ones of its flow */
 	}
+	f.checksum_ok = checksums_ok(packet, &f);
 	add_single(g, packet, len, f.checksum_ok);
-	if (!candidate || g->flow_count == GRO_FLOWS)
+	if (!candidate || !f.checksum_ok || g->flow_count == GRO_FLOWS)
 		return true;
 	struct gro_frame *head = &g->frames[g->count - 1];
 	head->head = f;

@@ -141,7 +141,6 @@ size_t gso_split_next(struct gso_split *s, uint8_t *out)
 	size_t payload = seg_len - s->header_len;
 	bool last = s->offset + payload == s->len - s->header_len;
 	memcpy(out, s->packet, s->header_len);
-	memcpy(out + s->header_len, s->packet + s->header_len + s->offset, payload);
 	fix_ip_header(s, out, seg_len);
 	uint8_t *l4 = out + s->ip_header_len;
 	size_t l4_len = seg_len - s->ip_header_len;
@@ -161,7 +160,10 @@ size_t gso_split_next(struct gso_split *s, uint8_t *out)
 	const uint8_t *src = out + (s->family == AF_INET ? 12 : 8);
 	const uint8_t *dst = src + (s->family == AF_INET ? 4 : 16);
 	uint64_t sum = checksum_pseudo_header(s->family, src, dst, s->protocol, (uint32_t)l4_len);
-	store_checksum(check, checksum_add(sum, l4, l4_len));
+	sum = checksum_add(sum, l4, s->header_len - s->ip_header_len);
+	/* The payload is summed as it is copied: one pass over it. */
+	sum = checksum_copy(sum, out + s->header_len, s->packet + s->header_len + s->offset, payload);
+	store_checksum(check, sum);
 	s->offset += payload;
 	s->index++;
 	s->done = last;

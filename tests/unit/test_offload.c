@@ -189,6 +189,13 @@ TEST(checksum_matches_rfc1071)
 			CHECK(ntohs(checksum_fold(checksum_add(0, buf + start, len))) == rfc1071(buf + start, len, 0) ||
 			      (len == 0 && checksum_fold(0) == 0));
 	CHECK(ntohs(checksum_fold(checksum_add(0, buf, 2999))) == rfc1071(buf, 2999, 0));
+	/* summing while copying: the same sum, and the bytes copied */
+	static uint8_t copy[3000];
+	for (size_t len = 0; len < 300; len += 7) {
+		memset(copy, 0, sizeof(copy));
+		CHECK(checksum_fold(checksum_copy(5, copy, buf + 2, len)) == checksum_fold(checksum_add(5, buf + 2, len)));
+		CHECK(!memcmp(copy, buf + 2, len) && copy[len] == 0);
+	}
 	/* a sum carried over two calls equals one sum over both parts */
 	CHECK(checksum_fold(checksum_add(checksum_add(0, buf, 1000), buf + 1000, 1999)) ==
 	      checksum_fold(checksum_add(0, buf, 2999)));
