@@ -33,7 +33,6 @@ struct flow_packet {
 	size_t ip_len, l4_header_len, payload_len;
 	uint8_t key[36]; /* addresses, then ports */
 	size_t key_len;
-	bool checksum_ok;
 };
 
 struct gro_frame {
@@ -189,8 +188,10 @@ static bool fits(const struct gro_frame *head, const struct gro_flow *flow, cons
 		 const struct flow_packet *f)
 {
 	const uint8_t *h = head->packet;
+	/* IPv4's total length counts its header, IPv6's payload length does not. */
+	size_t limit = GRO_MAX_IP_PAYLOAD + (f->family == AF_INET6 ? 40 : 0);
 	if (flow->closed || f->payload_len > head->segment_size || head->segments >= GRO_MAX_SEGMENTS ||
-	    head->len - head->head.ip_len + f->payload_len + (f->family == AF_INET ? 20 : 0) > GRO_MAX_IP_PAYLOAD)
+	    head->len + f->payload_len > limit)
 		return false;
 	if (f->family == AF_INET) {
 		/* TOS, DF, TTL, protocol */
@@ -261,9 +262,9 @@ bool gro_add(struct gro_batch *g, uint8_t *packet, size_t len)
 			return true;
 		drop_flow(g, flow); /* this packet must not be overtaken by later ones of its flow */
 	}
-	f.checksum_ok = checksums_ok(packet, &f);
-	add_single(g, packet, len, f.checksum_ok);
-	if (!candidate || !f.checksum_ok || g->flow_count == GRO_FLOWS)
+	bool verified = checksums_ok(packet, &f);
+	add_single(g, packet, len, verified);
+	if (!candidate || !verified || g->flow_count == GRO_FLOWS)
 		return true;
 	struct gro_frame *head = &g->frames[g->count - 1];
 	head->head = f;

@@ -122,25 +122,28 @@ static struct virtio_net_hdr offload_header(int family, uint8_t proto, uint16_t 
 	return h;
 }
 
-#define MAX_SEGMENTS 64
+#define MAX_SEGMENTS 96
 static uint8_t super[70000], segs[MAX_SEGMENTS][2048 + 16];
 static size_t seg_lens[MAX_SEGMENTS];
 
-/* Split super (len) with h into segs; returns the count, or -1 when begin refused. */
-static int split(const struct virtio_net_hdr *h, size_t len)
+/* Split super (len) with h into segs from index first on; returns the count, or -1 when begin
+ * refused. */
+static int split_at(const struct virtio_net_hdr *h, size_t len, int first)
 {
 	struct gso_split s;
 	if (!gso_split_begin(&s, (const uint8_t *)h, super, len))
 		return -1;
-	int n = 0;
+	int n = first;
 	while (gso_split_next_len(&s) && n < MAX_SEGMENTS) {
 		size_t expect = gso_split_next_len(&s);
 		seg_lens[n] = gso_split_next(&s, segs[n] + 16);
 		CHECK(seg_lens[n] == expect);
 		n++;
 	}
-	return n;
+	return n - first;
 }
+
+static int split(const struct virtio_net_hdr *h, size_t len) { return split_at(h, len, 0); }
 
 static void check_segments(int family, uint8_t proto, size_t payload_len, uint16_t gso_size, uint8_t flags)
 {
@@ -302,6 +305,30 @@ TEST(coalesce_round_trip)
 	check_round_trip(AF_INET6, IPPROTO_UDP, 7001, 1000);
 }
 
+/* Two super-packets of one flow, 80 segments in sequence: the first super-packet made of them
+ * stops below the 16-bit IP length (59 segments of 1100 bytes), the second takes the rest. */
+TEST(coalesce_stops_at_the_ip_length_limit)
+{
+	unsigned all = TUN_OFFLOAD_VNET_HDR | TUN_OFFLOAD_CSUM | TUN_OFFLOAD_TSO | TUN_OFFLOAD_USO;
+	struct tun_packet *frames;
+	for (int family = AF_INET; family; family = family == AF_INET ? AF_INET6 : 0) {
+		size_t ip_len = family == AF_INET ? 20 : 40;
+		struct virtio_net_hdr h = offload_header(family, IPPROTO_TCP, 1100);
+		size_t len = build_packet(super, family, IPPROTO_TCP, 40 * 1100, 0x10);
+		CHECK(split_at(&h, len, 0) == 40);
+		len = build_packet(super, family, IPPROTO_TCP, 40 * 1100, 0x10);
+		uint32_t seq = 0xfffff000u + 40 * 1100; /* the second follows the first */
+		memcpy(super + ip_len + 4, (uint8_t[]){ seq >> 24, seq >> 16, seq >> 8, seq }, 4);
+		CHECK(split_at(&h, len, 40) == 40);
+		CHECK(coalesce(80, all, &frames) == 2);
+		CHECK(frames[0].len == VNET_HDR_LEN + ip_len + 32 + 59 * 1100);
+		CHECK(frames[1].len == VNET_HDR_LEN + ip_len + 32 + 21 * 1100);
+		const uint8_t *p = frames[0].data + VNET_HDR_LEN;
+		CHECK((family == AF_INET ? be16(p + 2) : be16(p + 4) + 40u) == frames[0].len - VNET_HDR_LEN);
+		CHECK(be32(frames[1].data + VNET_HDR_LEN + ip_len + 4) == 0xfffff000u + 59 * 1100);
+	}
+}
+
 TEST(coalesce_keeps_order_and_refuses_what_it_must)
 {
 	size_t len = build_packet(super, AF_INET, IPPROTO_TCP, 8000, 0x10);
@@ -430,6 +457,7 @@ int main(void)
 	RUN(open_checksum_completed);
 	RUN(malformed_frames_refused);
 	RUN(coalesce_round_trip);
+	RUN(coalesce_stops_at_the_ip_length_limit);
 	RUN(coalesce_keeps_order_and_refuses_what_it_must);
 	gro_batch_free(gro);
 	if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
