@@ -88,8 +88,6 @@ void gro_batch_free(struct gro_batch *g)
 
 void gro_set_offloads(struct gro_batch *g, unsigned tun_offloads) { g->offloads = tun_offloads; }
 
-unsigned gro_pending(const struct gro_batch *g) { return (unsigned)g->count; }
-
 static const uint8_t *source_address(const uint8_t *p, int family) { return p + (family == AF_INET ? 12 : 8); }
 
 /* The IPv4 header checksum verifies, and the packet has a transport checksum (UDP over IPv4 may

@@ -12,6 +12,7 @@
 #ifndef TNGWG_OVERLAY_GRO_H
 #define TNGWG_OVERLAY_GRO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,9 +20,9 @@
 
 struct gro_batch;
 
-/* tun_offloads: the enum tun_offload bits of the TUN the frames go to. */
 struct gro_batch *gro_batch_new(void);
 void gro_batch_free(struct gro_batch *g);
+/* tun_offloads: the enum tun_offload bits of the TUN the frames go to. */
 void gro_set_offloads(struct gro_batch *g, unsigned tun_offloads);
 
 /* Queue one IP packet (len exact, no padding); false when the batch is full (finish it first). */
@@ -29,6 +30,5 @@ bool gro_add(struct gro_batch *g, uint8_t *packet, size_t len);
 /* Close the batch: *frames gets the frames to write, in order; returns their count. The frames
  * stay valid until the next gro_add. */
 int gro_finish(struct gro_batch *g, struct tun_packet **frames);
-unsigned gro_pending(const struct gro_batch *g);
 
 #endif

@@ -409,6 +409,9 @@ static void open_pending(struct device *dev, uint64_t now)
 static void queue_data(struct device *dev, uint8_t *buf, size_t len, int slot, uint64_t now)
 {
 	struct rx_batch *rx = dev->rx;
+	/* Before the lookup: handling the full batch may remove the peer this message names. */
+	if (rx->pending_count == RX_PENDING)
+		open_pending(dev, now);
 	struct msg_data_header hdr;
 	memcpy(&hdr, buf, sizeof(hdr));
 	uint32_t index = le32toh(hdr.receiver_index);
@@ -422,8 +425,6 @@ static void queue_data(struct device *dev, uint8_t *buf, size_t len, int slot, u
 		dev->counters.rx_decrypt_failed++;
 		return;
 	}
-	if (rx->pending_count == RX_PENDING)
-		open_pending(dev, now);
 	rx->pending[rx->pending_count++] = (struct rx_message){
 		.data = buf, .len = len, .kp = e->keypair, .index = index, .counter = counter, .slot = slot
 	};
