@@ -4,7 +4,7 @@
 #   make test       deps + the whole suite, release and ASan/UBSan builds
 #   make test-asan  the whole suite against the ASan/UBSan build only
 #   make demo       a 4-node netns mesh with the stand-in AA and AS
-#   make bench      throughput against bare veth and wireguard-go
+#   make bench      the data path against bare veth and wireguard-go (table and build/bench.json)
 #   make install    the binary, the systemd unit and the docs under PREFIX (default /usr/local)
 
 PKGS     := libsodium openssl libmnl libnftables libcjson libcurl libprotobuf-c

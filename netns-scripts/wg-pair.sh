@@ -155,6 +155,9 @@ pair_start() {
 pair_configure() {
 	local side=$1 ifname=${PAIR_IF[$1]}
 	pair_write_conf "$side"
+	# No router solicitations into the tunnel: a tunnel has no router, and one sent seconds after
+	# link-up is an unroutable packet the counters of a test would see at a random moment.
+	pair_exec "$side" sysctl -qw "net.ipv6.conf.$ifname.router_solicitations=0"
 	pair_wg "$side" setconf "$ifname" "${PAIR_CONF[$side]}" &&
 		pair_exec "$side" ip addr add "${PAIR_INNER4[$side]}/24" dev "$ifname" &&
 		pair_exec "$side" ip addr add "${PAIR_INNER6[$side]}/112" dev "$ifname" nodad &&

@@ -15,7 +15,7 @@
 #define DEVICE_COUNTERS(X)                                                                          \
 	X(rx_invalid_length) X(rx_unknown_type) X(rx_bad_mac) X(rx_unknown_index) X(rx_decrypt_failed) \
 	X(rx_replayed) X(rx_bad_inner_source) X(rx_handshake_invalid) X(rx_ratelimited) X(tx_no_route) \
-	X(tx_no_endpoint) X(tx_routing_loop)
+	X(tx_no_endpoint) X(tx_routing_loop) X(tx_invalid_offload)
 
 static void key_text(const uint8_t key[WG_KEY_LEN], char out[64])
 {

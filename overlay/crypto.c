@@ -1,7 +1,8 @@
 /*
  * WireGuard's primitives. libsodium has no BLAKE2s, so HASH/HMAC/MAC are OpenSSL EVP; the
- * transport AEAD is OpenSSL EVP too, through one reusable cipher context per thread, because it
- * runs once per packet.
+ * transport AEAD is OpenSSL EVP too (measured here on 1420-byte messages: about 1.0 us each
+ * against libsodium's 2.2), through one reusable cipher context per thread, because it runs once
+ * per packet.
  */
 #include "overlay/crypto.h"
 
@@ -37,9 +38,21 @@ static _Noreturn void crypto_fatal(const char *what)
 	abort();
 }
 
-static void free_aead_ctx(void *ctx)
+/* A thread's ChaCha20-Poly1305 context and the key it holds: setting the same key again costs
+ * about a sixth of a 1420-byte message's sealing, and the data path seals batch after batch under
+ * one key. */
+struct aead_state {
+	EVP_CIPHER_CTX *ctx;
+	uint8_t key[WG_KEY_LEN];
+	bool has_key;
+};
+
+static void free_aead_state(void *p)
 {
-	EVP_CIPHER_CTX_free(ctx);
+	struct aead_state *st = p;
+	EVP_CIPHER_CTX_free(st->ctx);
+	sodium_memzero(st, sizeof(*st));
+	free(st);
 }
 
 static void init_libraries(void)
@@ -51,7 +64,7 @@ static void init_libraries(void)
 	blake2s_mac_alg = EVP_MAC_fetch(NULL, "BLAKE2SMAC", NULL);
 	if (!blake2s_alg || !hmac_alg || !blake2s_mac_alg)
 		crypto_fatal("fetching BLAKE2s from OpenSSL");
-	if (pthread_key_create(&aead_ctx_key, free_aead_ctx) != 0)
+	if (pthread_key_create(&aead_ctx_key, free_aead_state) != 0)
 		crypto_fatal("pthread_key_create");
 }
 
@@ -153,28 +166,44 @@ void wg_public_key(uint8_t out[WG_KEY_LEN], const uint8_t private_key[WG_KEY_LEN
 		memset(out, 0, WG_KEY_LEN);
 }
 
-static EVP_CIPHER_CTX *aead_ctx(void)
+static struct aead_state *aead_state(void)
 {
 	ensure_libraries();
-	EVP_CIPHER_CTX *ctx = pthread_getspecific(aead_ctx_key);
-	if (ctx)
-		return ctx;
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx || !EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) ||
-	    pthread_setspecific(aead_ctx_key, ctx) != 0)
+	struct aead_state *st = pthread_getspecific(aead_ctx_key);
+	if (st)
+		return st;
+	st = calloc(1, sizeof(*st));
+	if (!st || !(st->ctx = EVP_CIPHER_CTX_new()) ||
+	    !EVP_CipherInit_ex(st->ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) ||
+	    pthread_setspecific(aead_ctx_key, st) != 0)
 		crypto_fatal("creating the ChaCha20-Poly1305 context");
-	return ctx;
+	return st;
+}
+
+/* Start a message: the key only when the context does not hold it already (NULL keeps it). */
+static bool aead_begin(struct aead_state *st, const uint8_t key[WG_KEY_LEN], const uint8_t nonce[12], int enc)
+{
+	bool same = st->has_key && !sodium_memcmp(st->key, key, WG_KEY_LEN);
+	if (same)
+		return EVP_CipherInit_ex(st->ctx, NULL, NULL, NULL, nonce, enc);
+	st->has_key = false; /* until the context surely holds the new key */
+	if (!EVP_CipherInit_ex(st->ctx, NULL, NULL, key, nonce, enc))
+		return false;
+	memcpy(st->key, key, WG_KEY_LEN);
+	st->has_key = true;
+	return true;
 }
 
 void wg_chacha20poly1305_seal(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
 			      const uint8_t nonce[12], const uint8_t key[WG_KEY_LEN])
 {
-	EVP_CIPHER_CTX *ctx = aead_ctx();
+	struct aead_state *st = aead_state();
+	EVP_CIPHER_CTX *ctx = st->ctx;
 	uint8_t stream_final[1]; /* a stream cipher's final step emits nothing */
 	int n = 0;
 	if (len > INT_MAX || adlen > INT_MAX)
 		crypto_fatal("sealing an oversized message");
-	if (!EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 1) ||
+	if (!aead_begin(st, key, nonce, 1) ||
 	    (adlen && !EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen)) ||
 	    (len && !EVP_CipherUpdate(ctx, out, &n, in, (int)len)) ||
 	    !EVP_CipherFinal_ex(ctx, stream_final, &n) ||
@@ -187,12 +216,13 @@ bool wg_chacha20poly1305_open(uint8_t *out, const uint8_t *in, size_t len, const
 {
 	if (len < WG_AEAD_TAG_LEN || len - WG_AEAD_TAG_LEN > INT_MAX || adlen > INT_MAX)
 		return false;
-	EVP_CIPHER_CTX *ctx = aead_ctx();
+	struct aead_state *st = aead_state();
+	EVP_CIPHER_CTX *ctx = st->ctx;
 	size_t plain_len = len - WG_AEAD_TAG_LEN;
 	uint8_t tag[WG_AEAD_TAG_LEN], stream_final[1];
 	int n = 0;
 	memcpy(tag, in + plain_len, sizeof(tag));
-	bool ok = EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 0) &&
+	bool ok = aead_begin(st, key, nonce, 0) &&
 		  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, sizeof(tag), tag) &&
 		  (!adlen || EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen)) &&
 		  (!plain_len || EVP_CipherUpdate(ctx, out, &n, in, (int)plain_len)) &&

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,9 +20,14 @@
 #include "overlay/ratelimiter.h"
 #include "overlay/receive.h"
 #include "overlay/send.h"
+#include "overlay/workers.h"
+#include "tun/tun.h"
 
 #define PEER_BUCKETS 1024
 #define DEFAULT_MTU 1420
+/* Packets the TUN holds for us: a sender's burst waits while a batch is sealed instead of being
+ * dropped (what waits there is charged to the senders' socket buffers, which bound it). */
+#define TUN_QUEUE_PACKETS 4096
 /* Large socket buffers let a burst of batches wait instead of being dropped. */
 #define UDP_SOCKET_BUFFER (7 << 20)
 
@@ -77,6 +83,9 @@ static int open_udp_socket(uint16_t port, uint32_t fwmark, int *family_out, uint
 		return -err;
 	}
 	set_socket_buffers(fd);
+	/* Runs of datagrams from one sender arrive as one (a kernel without UDP GRO just says no). */
+	if (tun_offload_allowed())
+		setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof(on));
 	struct sockaddr_in6 bound;
 	socklen_t blen = sizeof(bound);
 	if (getsockname(fd, (struct sockaddr *)&bound, &blen) < 0) {
@@ -156,9 +165,12 @@ struct device *device_new(struct loop *loop, int tun_fd, const char *ifname)
 	dev->ratelimiter = ratelimiter_new();
 	dev->tx = tx_batch_new();
 	dev->rx = rx_batch_new();
+	dev->workers = workers_new(workers_default_threads());
 	int err = ENOMEM;
-	if (!dev->peer_buckets || !dev->allowedips || !dev->index || !dev->ratelimiter || !dev->tx || !dev->rx)
+	if (!dev->peer_buckets || !dev->allowedips || !dev->index || !dev->ratelimiter || !dev->tx || !dev->rx ||
+	    !dev->workers)
 		goto fail;
+	dev->udp_gso_off = !tun_offload_allowed();
 	int rc = replace_udp_socket(dev, 0);
 	if (rc < 0) {
 		err = -rc;
@@ -169,6 +181,14 @@ struct device *device_new(struct loop *loop, int tun_fd, const char *ifname)
 		goto fail;
 	}
 	dev->tun_fd = tun_fd;
+	dev->tun_offloads = tun_enable_offloads(tun_fd);
+	int qrc = tun_set_queue_length(dev->ifname, TUN_QUEUE_PACKETS);
+	if (qrc < 0)
+		log_warn("device", "%s: cannot lengthen the TUN queue: %s", dev->ifname, strerror(-qrc));
+	rx_batch_set_tun_offloads(dev->rx, dev->tun_offloads);
+	log_info("device", "%s: offloads: TUN vnet header %s, TSO %s, USO %s, UDP GSO/GRO %s", dev->ifname,
+		 dev->tun_offloads & TUN_OFFLOAD_VNET_HDR ? "on" : "off", dev->tun_offloads & TUN_OFFLOAD_TSO ? "on" : "off",
+		 dev->tun_offloads & TUN_OFFLOAD_USO ? "on" : "off", dev->udp_gso_off ? "off" : "on");
 	housekeeping(dev);
 	return dev;
 fail:
@@ -193,6 +213,7 @@ void device_free(struct device *dev)
 	}
 	noise_identity_clear(&dev->identity);
 	cookie_checker_wipe(&dev->cookie_checker);
+	workers_free(dev->workers);
 	tx_batch_free(dev->tx);
 	rx_batch_free(dev->rx);
 	if (dev->ratelimiter)

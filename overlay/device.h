@@ -29,7 +29,8 @@ union endpoint_addr {
 /* "a.b.c.d:port" or "[v6]:port", as the UAPI and the logs show endpoints. */
 const char *endpoint_to_string(const union endpoint_addr *ep, char buf[64]);
 
-/* Take over an open TUN fd named ifname. Returns NULL with errno set. */
+/* Take over an open TUN fd named ifname (from tun_open: its offloads are switched on here, and
+ * TNGWG_OFFLOAD=0 in the environment keeps UDP GSO/GRO off too). Returns NULL with errno set. */
 struct device *device_new(struct loop *loop, int tun_fd, const char *ifname);
 /* Remove every peer, wipe every key, close the sockets and the TUN fd. */
 void device_free(struct device *dev);
@@ -82,7 +83,8 @@ struct device_counters {
 	uint64_t rx_invalid_length, rx_unknown_type, rx_bad_mac, rx_unknown_index, rx_decrypt_failed,
 		rx_replayed, rx_bad_inner_source, rx_handshake_invalid, rx_cookie_replies_sent,
 		rx_ratelimited, tx_no_route, tx_no_endpoint,
-		tx_routing_loop; /* our own encrypted UDP read back from the TUN: dropped */
+		tx_routing_loop, /* our own encrypted UDP read back from the TUN: dropped */
+		tx_invalid_offload; /* a TUN frame whose offload header does not fit its packet */
 };
 void device_get_counters(const struct device *dev, struct device_counters *out);
 
@@ -127,6 +129,7 @@ struct rx_batch;
 struct index_table;
 struct allowedips;
 struct ratelimiter;
+struct workers;
 
 struct device {
 	struct loop *loop;
@@ -134,7 +137,8 @@ struct device {
 	int tun_fd;
 	int udp_fd;
 	int udp_family; /* AF_INET6 (dual-stack) or AF_INET when IPv6 is unavailable */
-	bool udp_gso_off; /* the kernel refused UDP segmentation offload once */
+	bool udp_gso_off; /* offloads off, or the kernel refused UDP segmentation offload once */
+	unsigned tun_offloads; /* enum tun_offload */
 	uint16_t listen_port;
 	uint32_t fwmark;
 	unsigned mtu;
@@ -151,6 +155,7 @@ struct device {
 	struct loop_timer housekeeping_timer;
 	struct tx_batch *tx;
 	struct rx_batch *rx;
+	struct workers *workers;
 	device_unrouted_fn unrouted_fn;
 	void *unrouted_ctx;
 	device_peer_event_fn peer_event_fn;

@@ -28,11 +28,22 @@ struct peer *peer_new(struct device *dev, const uint8_t public_key[WG_KEY_LEN])
 
 static void free_staging(struct peer *peer)
 {
+	if (!peer->staged)
+		return;
 	for (unsigned i = 0; i < MAX_STAGED_PACKETS; i++) {
 		if (peer->staged[i].data)
 			sodium_memzero(peer->staged[i].data, peer->staged[i].capacity);
 		free(peer->staged[i].data);
 	}
+	free(peer->staged);
+	peer->staged = NULL;
+	peer->staged_head = 0;
+}
+
+void peer_release_staging(struct peer *peer)
+{
+	if (!peer->staged_count)
+		free_staging(peer);
 }
 
 void peer_free(struct peer *peer)
@@ -147,6 +158,8 @@ void peer_zero_key_material(struct peer *peer)
 
 void peer_stage_packet(struct peer *peer, const uint8_t *packet, size_t len)
 {
+	if (!peer->staged && !(peer->staged = calloc(MAX_STAGED_PACKETS, sizeof(*peer->staged))))
+		return;
 	if (peer->staged_count == MAX_STAGED_PACKETS)
 		peer_unstage_packet(peer); /* the oldest gives way */
 	struct staged_packet *sp = &peer->staged[(peer->staged_head + peer->staged_count) % MAX_STAGED_PACKETS];
@@ -176,8 +189,8 @@ struct staged_packet *peer_unstage_packet(struct peer *peer)
 
 void peer_purge_staged(struct peer *peer)
 {
-	while (peer_unstage_packet(peer))
-		;
+	peer->staged_count = 0;
+	free_staging(peer);
 }
 
 const char *peer_name(const struct peer *peer, char buf[48])

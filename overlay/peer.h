@@ -57,7 +57,9 @@ struct peer {
 	uint64_t rx_bytes, tx_bytes;
 	struct timespec last_handshake_wall;
 
-	struct staged_packet staged[MAX_STAGED_PACKETS]; /* ring */
+	/* A ring of MAX_STAGED_PACKETS, there only while packets wait for a session: an idle peer
+	 * stays small. */
+	struct staged_packet *staged;
 	unsigned staged_head, staged_count;
 
 	struct loop_timer retransmit_handshake_timer, send_keepalive_timer, new_handshake_timer,
@@ -86,9 +88,12 @@ void peer_expire_current_keypairs(struct peer *peer);
 void peer_zero_key_material(struct peer *peer);
 
 /* Staged packets: copied in (dropping the oldest when 128 are waiting), taken out in order. The
- * slot returned by peer_unstage_packet stays valid until the next peer_stage_packet. */
+ * slot returned by peer_unstage_packet stays valid until the next peer_stage_packet or
+ * peer_release_staging. */
 void peer_stage_packet(struct peer *peer, const uint8_t *packet, size_t len);
 struct staged_packet *peer_unstage_packet(struct peer *peer);
+/* Free the ring and its buffers (wiped) once nothing waits in it. */
+void peer_release_staging(struct peer *peer);
 void peer_purge_staged(struct peer *peer);
 
 /* Logging: the peer's public key in base64, for "peer <key>" messages. */

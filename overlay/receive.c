@@ -6,20 +6,25 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/udp.h>
 #include <sys/socket.h>
 
 #include "common/log.h"
 #include "overlay/allowedips.h"
 #include "overlay/crypto.h"
+#include "overlay/gro.h"
 #include "overlay/peer.h"
 #include "overlay/ratelimiter.h"
 #include "overlay/send.h"
 #include "overlay/timers.h"
+#include "overlay/workers.h"
 #include "tun/tun.h"
 
-#define RX_BATCH 64
+#define RX_SLOTS 32 /* datagrams per recvmmsg; with UDP GRO each may hold up to 64 KiB of messages */
 #define RX_MAX_BATCHES_PER_WAKEUP 8 /* then let the send side run */
 #define RX_BUF_SIZE 65536
+#define RX_PENDING 1024 /* transport messages opened together */
+#define RX_SHARE_MIN 64 /* more than one super-packet waiting: worth waking a crypto worker */
 
 /* Where a datagram came from, and which of our addresses it was sent to. */
 struct datagram_origin {
@@ -27,19 +32,33 @@ struct datagram_origin {
 	struct local_source local;
 };
 
-#define PKTINFO_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
+#define RX_CONTROL_SPACE \
+	(CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(int)))
+
+/* A transport message waiting to be opened in place, and what its header named. */
+struct rx_message {
+	uint8_t *data;
+	size_t len;
+	struct keypair *kp;
+	uint32_t index;
+	uint64_t counter;
+	int slot; /* the datagram it came in, for its origin */
+	bool opened;
+};
 
 struct rx_batch {
-	struct mmsghdr msgs[RX_BATCH];
-	struct iovec iovs[RX_BATCH];
-	struct sockaddr_in6 srcs[RX_BATCH];
+	struct mmsghdr msgs[RX_SLOTS];
+	struct iovec iovs[RX_SLOTS];
+	struct sockaddr_in6 srcs[RX_SLOTS];
 	union {
-		char buf[PKTINFO_SPACE];
+		char buf[RX_CONTROL_SPACE];
 		struct cmsghdr align;
-	} control[RX_BATCH];
-	uint8_t *bufs[RX_BATCH];
-	struct tun_packet to_tun[RX_BATCH]; /* decrypted inner packets */
-	int to_tun_count;
+	} control[RX_SLOTS];
+	uint8_t *bufs[RX_SLOTS];
+	struct datagram_origin origins[RX_SLOTS];
+	struct rx_message pending[RX_PENDING];
+	int pending_count;
+	struct gro_batch *gro; /* decrypted inner packets on their way to the TUN */
 };
 
 struct rx_batch *rx_batch_new(void)
@@ -47,12 +66,11 @@ struct rx_batch *rx_batch_new(void)
 	struct rx_batch *rx = calloc(1, sizeof(*rx));
 	if (!rx)
 		return NULL;
-	bool ok = true;
-	for (int i = 0; i < RX_BATCH; i++) {
+	rx->gro = gro_batch_new();
+	bool ok = rx->gro != NULL;
+	for (int i = 0; i < RX_SLOTS; i++) {
 		rx->bufs[i] = malloc(RX_BUF_SIZE);
-		rx->to_tun[i].data = malloc(RX_BUF_SIZE);
-		rx->to_tun[i].capacity = RX_BUF_SIZE;
-		ok = ok && rx->bufs[i] && rx->to_tun[i].data;
+		ok = ok && rx->bufs[i];
 		rx->iovs[i].iov_base = rx->bufs[i];
 		rx->msgs[i].msg_hdr.msg_iov = &rx->iovs[i];
 		rx->msgs[i].msg_hdr.msg_iovlen = 1;
@@ -70,12 +88,13 @@ void rx_batch_free(struct rx_batch *rx)
 {
 	if (!rx)
 		return;
-	for (int i = 0; i < RX_BATCH; i++) {
+	for (int i = 0; i < RX_SLOTS; i++)
 		free(rx->bufs[i]);
-		free(rx->to_tun[i].data);
-	}
+	gro_batch_free(rx->gro);
 	free(rx);
 }
+
+void rx_batch_set_tun_offloads(struct rx_batch *rx, unsigned tun_offloads) { gro_set_offloads(rx->gro, tun_offloads); }
 
 /* A v4-mapped source on the dual-stack socket is stored as plain IPv4. */
 static void endpoint_from_sockaddr(union endpoint_addr *ep, const struct sockaddr_in6 *sa)
@@ -92,11 +111,18 @@ static void endpoint_from_sockaddr(union endpoint_addr *ep, const struct sockadd
 	}
 }
 
-static void local_source_from_msg(struct local_source *src, struct msghdr *msg)
+/* The local address of the datagram, and the size of its segments when UDP GRO coalesced it
+ * (0 when it is one datagram). */
+static size_t local_source_from_msg(struct local_source *src, struct msghdr *msg)
 {
+	size_t segment_size = 0;
 	memset(src, 0, sizeof(*src));
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+		if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int size;
+			memcpy(&size, CMSG_DATA(c), sizeof(size));
+			segment_size = size > 0 ? (size_t)size : 0;
+		} else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
 		    c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
 			struct in_pktinfo info;
 			memcpy(&info, CMSG_DATA(c), sizeof(info));
@@ -114,6 +140,7 @@ static void local_source_from_msg(struct local_source *src, struct msghdr *msg)
 			src->ifindex = (int)info.ipi6_ifindex;
 		}
 	}
+	return segment_size;
 }
 
 static bool endpoint_equal(const union endpoint_addr *a, const union endpoint_addr *b)
@@ -273,41 +300,28 @@ static bool inner_packet(const uint8_t *p, size_t len, size_t *inner_len, int *f
 	return false;
 }
 
-/* Find the keypair, decrypt into the next TUN slot and check the counter; NULL when dropped. */
-static struct keypair *open_data(struct device *dev, const uint8_t *buf, size_t len, uint64_t now)
+static void flush_to_tun(struct device *dev)
 {
-	struct msg_data_header hdr;
-	memcpy(&hdr, buf, sizeof(hdr));
-	uint64_t counter = le64toh(hdr.counter);
-	struct index_entry *e = index_table_lookup(dev->index, le32toh(hdr.receiver_index));
-	if (!e || e->kind != INDEX_KEYPAIR) {
-		dev->counters.rx_unknown_index++;
-		return NULL;
+	struct tun_packet *frames;
+	int count = gro_finish(dev->rx->gro, &frames), done = 0;
+	while (dev->tun_fd >= 0 && done < count) {
+		int n = tun_write_batch(dev->tun_fd, frames + done, count - done);
+		if (n == -EBADFD) {
+			device_tun_gone(dev);
+			break;
+		}
+		/* A packet the kernel refused (interface down, bad header) is dropped; the rest go on. */
+		done += n > 0 ? n : 1;
 	}
-	struct keypair *kp = e->keypair;
-	uint8_t *out = dev->rx->to_tun[dev->rx->to_tun_count].data;
-	if (!keypair_receive_valid(kp, now) || counter >= REJECT_AFTER_MESSAGES ||
-	    !wg_aead_open(out, buf + MSG_DATA_HEADER_LEN, len - MSG_DATA_HEADER_LEN, NULL, 0, counter,
-			  kp->noise.receive_key)) {
-		dev->counters.rx_decrypt_failed++;
-		return NULL;
-	}
-	if (!replay_check_and_update(&kp->noise.replay, counter)) {
-		dev->counters.rx_replayed++;
-		return NULL;
-	}
-	return kp;
 }
 
 /* Queue the decrypted inner packet for the TUN if it is IP, trimmed, and from the peer's prefixes. */
-static void deliver_data(struct device *dev, struct peer *peer, size_t plain_len)
+static void deliver_data(struct device *dev, struct peer *peer, uint8_t *plain, size_t plain_len)
 {
-	struct rx_batch *rx = dev->rx;
-	struct tun_packet *out = &rx->to_tun[rx->to_tun_count];
 	size_t inner_len;
 	int family;
 	const uint8_t *inner_src;
-	if (!inner_packet(out->data, plain_len, &inner_len, &family, &inner_src)) {
+	if (!inner_packet(plain, plain_len, &inner_len, &family, &inner_src)) {
 		dev->counters.rx_invalid_length++;
 		return;
 	}
@@ -315,27 +329,59 @@ static void deliver_data(struct device *dev, struct peer *peer, size_t plain_len
 		dev->counters.rx_bad_inner_source++;
 		return;
 	}
-	out->len = inner_len;
-	rx->to_tun_count++;
+	if (!gro_add(dev->rx->gro, plain, inner_len)) {
+		flush_to_tun(dev);
+		gro_add(dev->rx->gro, plain, inner_len);
+	}
 }
 
-static void receive_data(struct device *dev, const uint8_t *buf, size_t len, const struct datagram_origin *from,
-			 uint64_t now)
+static void open_messages(void *ctx, unsigned first, unsigned end)
 {
-	struct keypair *kp = open_data(dev, buf, len, now);
+	struct rx_batch *rx = ctx;
+	for (unsigned i = first; i < end; i++) {
+		struct rx_message *m = &rx->pending[i];
+		uint8_t *body = m->data + MSG_DATA_HEADER_LEN;
+		m->opened = wg_aead_open(body, body, m->len - MSG_DATA_HEADER_LEN, NULL, 0, m->counter,
+					 m->kp->noise.receive_key);
+	}
+}
+
+/* After the batch was opened: the message's keypair, if it is still the one its index names
+ * (an owner's handler may have removed the peer meanwhile), and the replay check. */
+static struct keypair *accept_opened(struct device *dev, const struct rx_message *m)
+{
+	struct index_entry *e = index_table_lookup(dev->index, m->index);
+	if (!e || e->kind != INDEX_KEYPAIR || e->keypair != m->kp) {
+		dev->counters.rx_unknown_index++;
+		return NULL;
+	}
+	if (!m->opened) {
+		dev->counters.rx_decrypt_failed++;
+		return NULL;
+	}
+	if (!replay_check_and_update(&m->kp->noise.replay, m->counter)) {
+		dev->counters.rx_replayed++;
+		return NULL;
+	}
+	return m->kp;
+}
+
+static void receive_data(struct device *dev, const struct rx_message *m, uint64_t now)
+{
+	struct keypair *kp = accept_opened(dev, m);
 	if (!kp)
 		return;
 	struct peer *peer = kp->entry.peer;
-	authenticated_from(peer, from, len);
+	authenticated_from(peer, &dev->rx->origins[m->slot], m->len);
 	bool confirmed = peer_received_with_keypair(peer, kp);
 	if (confirmed) {
 		timers_handshake_complete(peer);
 		send_staged_packets(peer);
 	}
 	keep_key_fresh(peer, now);
-	if (len > MSG_DATA_MIN_LEN) {
+	if (m->len > MSG_DATA_MIN_LEN) {
 		timers_data_received(peer);
-		deliver_data(dev, peer, len - MSG_DATA_MIN_LEN);
+		deliver_data(dev, peer, m->data + MSG_DATA_HEADER_LEN, m->len - MSG_DATA_MIN_LEN);
 	} else {
 		char name[48];
 		log_debug("receive", "%s: peer %s: keepalive received", dev->ifname, peer_name(peer, name));
@@ -345,9 +391,50 @@ static void receive_data(struct device *dev, const uint8_t *buf, size_t len, con
 		device_peer_event(dev, peer, PEER_EVENT_HANDSHAKE_COMPLETE);
 }
 
-static void handle_message(struct device *dev, const uint8_t *buf, size_t len, const struct datagram_origin *from,
-			   uint64_t now)
+/* Open every pending message (on the crypto workers when there are enough), then handle each
+ * in arrival order on this thread. */
+static void open_pending(struct device *dev, uint64_t now)
 {
+	struct rx_batch *rx = dev->rx;
+	int count = rx->pending_count;
+	if (!count)
+		return;
+	workers_run(dev->workers, open_messages, rx, (unsigned)count, RX_SHARE_MIN);
+	rx->pending_count = 0;
+	for (int i = 0; i < count; i++)
+		receive_data(dev, &rx->pending[i], now);
+}
+
+/* A transport message: its keypair found and checked now, opened with the rest of the batch. */
+static void queue_data(struct device *dev, uint8_t *buf, size_t len, int slot, uint64_t now)
+{
+	struct rx_batch *rx = dev->rx;
+	/* Before the lookup: handling the full batch may remove the peer this message names. */
+	if (rx->pending_count == RX_PENDING)
+		open_pending(dev, now);
+	struct msg_data_header hdr;
+	memcpy(&hdr, buf, sizeof(hdr));
+	uint32_t index = le32toh(hdr.receiver_index);
+	uint64_t counter = le64toh(hdr.counter);
+	struct index_entry *e = index_table_lookup(dev->index, index);
+	if (!e || e->kind != INDEX_KEYPAIR) {
+		dev->counters.rx_unknown_index++;
+		return;
+	}
+	if (!keypair_receive_valid(e->keypair, now) || counter >= REJECT_AFTER_MESSAGES) {
+		dev->counters.rx_decrypt_failed++;
+		return;
+	}
+	rx->pending[rx->pending_count++] = (struct rx_message){
+		.data = buf, .len = len, .kp = e->keypair, .index = index, .counter = counter, .slot = slot
+	};
+}
+
+/* One message: transport data waits for the batch to be opened; anything else is handled now,
+ * after the data before it. */
+static void handle_message(struct device *dev, uint8_t *buf, size_t len, int slot, uint64_t now)
+{
+	const struct datagram_origin *from = &dev->rx->origins[slot];
 	if (len < 4) {
 		dev->counters.rx_invalid_length++;
 		return;
@@ -355,6 +442,11 @@ static void handle_message(struct device *dev, const uint8_t *buf, size_t len, c
 	uint32_t type;
 	memcpy(&type, buf, sizeof(type));
 	type = le32toh(type);
+	if (type == MSG_DATA && len >= MSG_DATA_MIN_LEN) {
+		queue_data(dev, buf, len, slot, now);
+		return;
+	}
+	open_pending(dev, now);
 	switch (type) {
 	case MSG_INITIATION:
 	case MSG_RESPONSE:
@@ -379,54 +471,43 @@ static void handle_message(struct device *dev, const uint8_t *buf, size_t len, c
 		receive_cookie_reply(dev, (const struct msg_cookie_reply *)buf, now);
 		return;
 	case MSG_DATA:
-		if (len < MSG_DATA_MIN_LEN) {
-			dev->counters.rx_invalid_length++;
-			return;
-		}
-		receive_data(dev, buf, len, from, now);
+		dev->counters.rx_invalid_length++;
 		return;
 	default:
 		dev->counters.rx_unknown_type++;
 	}
 }
 
-static void flush_to_tun(struct device *dev)
-{
-	struct rx_batch *rx = dev->rx;
-	int done = 0;
-	while (dev->tun_fd >= 0 && done < rx->to_tun_count) {
-		int n = tun_write_batch(dev->tun_fd, rx->to_tun + done, rx->to_tun_count - done);
-		if (n == -EBADFD) {
-			device_tun_gone(dev);
-			break;
-		}
-		/* A packet the kernel refused (interface down, bad header) is dropped; the rest go on. */
-		done += n > 0 ? n : 1;
-	}
-	rx->to_tun_count = 0;
-}
-
 void receive_from_udp(struct device *dev)
 {
 	struct rx_batch *rx = dev->rx;
 	for (int round = 0; round < RX_MAX_BATCHES_PER_WAKEUP; round++) {
-		for (int i = 0; i < RX_BATCH; i++) {
+		for (int i = 0; i < RX_SLOTS; i++) {
 			rx->iovs[i].iov_len = RX_BUF_SIZE;
 			rx->msgs[i].msg_hdr.msg_namelen = sizeof(rx->srcs[i]);
 			rx->msgs[i].msg_hdr.msg_controllen = sizeof(rx->control[i].buf);
 		}
-		int n = recvmmsg(dev->udp_fd, rx->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+		int n = recvmmsg(dev->udp_fd, rx->msgs, RX_SLOTS, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
 		uint64_t now = loop_now_ns();
 		for (int i = 0; i < n; i++) {
-			struct datagram_origin from;
-			endpoint_from_sockaddr(&from.remote, &rx->srcs[i]);
-			local_source_from_msg(&from.local, &rx->msgs[i].msg_hdr);
-			handle_message(dev, rx->bufs[i], rx->msgs[i].msg_len, &from, now);
+			endpoint_from_sockaddr(&rx->origins[i].remote, &rx->srcs[i]);
+			size_t len = rx->msgs[i].msg_len;
+			size_t segment = local_source_from_msg(&rx->origins[i].local, &rx->msgs[i].msg_hdr);
+			if (!segment || segment > len)
+				segment = len;
+			/* UDP GRO: equal segments, the last may be shorter; each is one message. */
+			size_t off = 0;
+			do {
+				size_t message_len = len - off < segment ? len - off : segment;
+				handle_message(dev, rx->bufs[i] + off, message_len, i, now);
+				off += message_len;
+			} while (off < len);
 		}
+		open_pending(dev, now);
 		flush_to_tun(dev);
-		if (n < RX_BATCH)
+		if (n < RX_SLOTS)
 			break;
 	}
 }

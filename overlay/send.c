@@ -13,14 +13,19 @@
 #include "common/log.h"
 #include "overlay/allowedips.h"
 #include "overlay/crypto.h"
+#include "overlay/gso.h"
 #include "overlay/peer.h"
 #include "overlay/timers.h"
+#include "overlay/workers.h"
 #include "tun/tun.h"
 
-#define TX_BATCH 64
-#define TX_MAX_BATCHES_PER_WAKEUP 8 /* then let the receive side run */
+#define TX_MESSAGES 512 /* transport messages sealed and sent together */
+#define TX_ARENA_SIZE (TX_MESSAGES * 1536)
+#define TX_FRAMES_PER_WAKEUP 64 /* then let the receive side run */
+#define TX_SHARE_MIN 64 /* more than one super-packet waiting: worth waking a crypto worker */
 #define PACKET_MAX 65535
-#define TX_BUF_SIZE (PACKET_MAX + MESSAGE_PADDING_MULTIPLE + MSG_DATA_MIN_LEN)
+#define PACKET_BUF_SIZE (PACKET_MAX + MESSAGE_PADDING_MULTIPLE)
+#define MESSAGE_ALIGN 64
 #define UDP_MAX_SEGMENTS 64 /* the kernel's limit per GSO send */
 #define GSO_MAX_BYTES 65000 /* segments of one GSO send together, under the IP length limit */
 
@@ -38,22 +43,32 @@ struct gso_control {
 	};
 };
 
+/* One transport message in the arena: header, plaintext padded in place, then the tag. */
+struct tx_message {
+	uint8_t *data;
+	size_t padded_len;
+	uint64_t counter;
+	const uint8_t *key; /* the keypair outlives the batch: nothing frees one before the flush */
+};
+
 struct tx_batch {
-	/* Plaintext read from the TUN, with room for padding after each packet. */
-	struct tun_packet plain[TX_BATCH];
-	/* Transport messages waiting for sendmmsg. */
-	struct mmsghdr msgs[TX_BATCH];
-	struct iovec iovs[TX_BATCH];
-	struct sockaddr_in6 addrs[TX_BATCH];
-	union source_control controls[TX_BATCH];
-	struct peer *peers[TX_BATCH];
+	uint8_t *frame;  /* one frame read from the TUN: vnet header (when on) and packet */
+	uint8_t *inject; /* a packet handed in by the owner */
+	uint8_t *segment; /* one packet cut from a frame for staging or the owner */
+	/* The messages of this batch, in send order, and their place in the arena. */
+	uint8_t *arena;
+	size_t arena_used;
+	struct tx_message messages[TX_MESSAGES];
+	struct mmsghdr msgs[TX_MESSAGES];
+	struct iovec iovs[TX_MESSAGES];
+	struct sockaddr_in6 addrs[TX_MESSAGES];
+	union source_control controls[TX_MESSAGES];
+	struct peer *peers[TX_MESSAGES];
 	/* What sendmmsg gets: each send covers slots send_first[i] .. send_first[i + 1] - 1. */
-	struct mmsghdr sends[TX_BATCH];
-	struct gso_control gso_controls[TX_BATCH];
-	int send_first[TX_BATCH + 1];
-	uint8_t *out[TX_BATCH];
+	struct mmsghdr sends[TX_MESSAGES];
+	struct gso_control gso_controls[TX_MESSAGES];
+	int send_first[TX_MESSAGES + 1];
 	int count;
-	uint8_t *scratch; /* a single packet handed in by the owner */
 };
 
 struct tx_batch *tx_batch_new(void)
@@ -61,21 +76,18 @@ struct tx_batch *tx_batch_new(void)
 	struct tx_batch *tx = calloc(1, sizeof(*tx));
 	if (!tx)
 		return NULL;
-	tx->scratch = malloc(TX_BUF_SIZE);
-	bool ok = tx->scratch != NULL;
-	for (int i = 0; i < TX_BATCH; i++) {
-		tx->plain[i].data = malloc(TX_BUF_SIZE);
-		tx->plain[i].capacity = PACKET_MAX;
-		tx->out[i] = malloc(TX_BUF_SIZE);
-		ok = ok && tx->plain[i].data && tx->out[i];
-		tx->iovs[i].iov_base = tx->out[i];
+	tx->frame = malloc(VNET_HDR_LEN + PACKET_BUF_SIZE);
+	tx->inject = malloc(PACKET_BUF_SIZE);
+	tx->segment = malloc(PACKET_BUF_SIZE);
+	tx->arena = aligned_alloc(MESSAGE_ALIGN, TX_ARENA_SIZE);
+	if (!tx->frame || !tx->inject || !tx->segment || !tx->arena) {
+		tx_batch_free(tx);
+		return NULL;
+	}
+	for (int i = 0; i < TX_MESSAGES; i++) {
 		tx->msgs[i].msg_hdr.msg_iov = &tx->iovs[i];
 		tx->msgs[i].msg_hdr.msg_iovlen = 1;
 		tx->msgs[i].msg_hdr.msg_name = &tx->addrs[i];
-	}
-	if (!ok) {
-		tx_batch_free(tx);
-		return NULL;
 	}
 	return tx;
 }
@@ -84,11 +96,10 @@ void tx_batch_free(struct tx_batch *tx)
 {
 	if (!tx)
 		return;
-	for (int i = 0; i < TX_BATCH; i++) {
-		free(tx->plain[i].data);
-		free(tx->out[i]);
-	}
-	free(tx->scratch);
+	free(tx->frame);
+	free(tx->inject);
+	free(tx->segment);
+	free(tx->arena);
 	free(tx);
 }
 
@@ -207,9 +218,23 @@ static int build_sends(struct device *dev, int unit, int first)
 	return units;
 }
 
+static void seal_messages(void *ctx, unsigned first, unsigned end)
+{
+	struct tx_batch *tx = ctx;
+	for (unsigned i = first; i < end; i++) {
+		struct tx_message *m = &tx->messages[i];
+		uint8_t *plain = m->data + MSG_DATA_HEADER_LEN;
+		wg_aead_seal(plain, plain, m->padded_len, NULL, 0, m->counter, m->key);
+	}
+}
+
+/* Seal every queued message (on the crypto workers when there are enough) and send them. */
 static void flush(struct device *dev)
 {
 	struct tx_batch *tx = dev->tx;
+	if (!tx->count)
+		return;
+	workers_run(dev->workers, seal_messages, tx, (unsigned)tx->count, TX_SHARE_MIN);
 	int units = build_sends(dev, 0, 0), done = 0;
 	while (done < units) {
 		int n = sendmmsg(dev->udp_fd, tx->sends + done, (unsigned)(units - done), 0);
@@ -239,6 +264,7 @@ static void flush(struct device *dev)
 		done += n;
 	}
 	tx->count = 0;
+	tx->arena_used = 0;
 }
 
 /* Zero padding to a multiple of 16 without exceeding the MTU (the kernel's rule). */
@@ -253,36 +279,74 @@ static size_t padded_length(size_t len, unsigned mtu)
 	return len - last + aligned;
 }
 
-/* Encrypt plain (len bytes, with room for padding after it) to the peer's endpoint. */
-static void queue_transport(struct peer *peer, struct keypair *kp, uint8_t *plain, size_t len)
+static size_t message_space(size_t len)
+{
+	size_t need = MSG_DATA_MIN_LEN + len + MESSAGE_PADDING_MULTIPLE;
+	return (need + MESSAGE_ALIGN - 1) & ~(size_t)(MESSAGE_ALIGN - 1);
+}
+
+/* Where the next message's plaintext of len bytes goes; the batch is flushed first when full. */
+static uint8_t *next_plaintext(struct device *dev, size_t len)
+{
+	struct tx_batch *tx = dev->tx;
+	if (tx->count == TX_MESSAGES || tx->arena_used + message_space(len) > TX_ARENA_SIZE)
+		flush(dev);
+	return tx->arena + tx->arena_used + MSG_DATA_HEADER_LEN;
+}
+
+/* The plaintext of len bytes is at next_plaintext(): pad it, number it and queue it to the peer. */
+static void queue_message(struct peer *peer, struct keypair *kp, size_t len)
 {
 	struct device *dev = peer->dev;
 	struct tx_batch *tx = dev->tx;
-	if (!peer->has_endpoint) {
-		dev->counters.tx_no_endpoint++;
-		return;
-	}
-	if (kp->noise.send_counter >= REJECT_AFTER_MESSAGES)
-		return;
-	size_t padded = padded_length(len, dev->mtu);
-	memset(plain + len, 0, padded - len);
-	uint64_t counter = kp->noise.send_counter++;
-	uint8_t *out = tx->out[tx->count];
+	int i = tx->count++;
+	struct tx_message *m = &tx->messages[i];
+	m->data = tx->arena + tx->arena_used;
+	tx->arena_used += message_space(len);
+	m->padded_len = padded_length(len, dev->mtu);
+	memset(m->data + MSG_DATA_HEADER_LEN + len, 0, m->padded_len - len);
+	m->counter = kp->noise.send_counter++;
+	m->key = kp->noise.send_key;
 	struct msg_data_header hdr = { .type = htole32(MSG_DATA),
 				       .receiver_index = htole32(kp->noise.remote_index),
-				       .counter = htole64(counter) };
-	memcpy(out, &hdr, sizeof(hdr));
-	wg_aead_seal(out + MSG_DATA_HEADER_LEN, plain, padded, NULL, 0, counter, kp->noise.send_key);
-	tx->iovs[tx->count].iov_len = MSG_DATA_HEADER_LEN + padded + WG_AEAD_TAG_LEN;
-	tx->msgs[tx->count].msg_hdr.msg_namelen = endpoint_to_sockaddr(dev, &peer->endpoint, &tx->addrs[tx->count]);
-	attach_source(&tx->msgs[tx->count].msg_hdr, &peer->source, &tx->controls[tx->count]);
-	tx->peers[tx->count] = peer;
-	if (++tx->count == TX_BATCH)
-		flush(dev);
+				       .counter = htole64(m->counter) };
+	memcpy(m->data, &hdr, sizeof(hdr));
+	tx->iovs[i].iov_base = m->data;
+	tx->iovs[i].iov_len = MSG_DATA_HEADER_LEN + m->padded_len + WG_AEAD_TAG_LEN;
+	tx->msgs[i].msg_hdr.msg_namelen = endpoint_to_sockaddr(dev, &peer->endpoint, &tx->addrs[i]);
+	attach_source(&tx->msgs[i].msg_hdr, &peer->source, &tx->controls[i]);
+	tx->peers[i] = peer;
+}
+
+/* After queueing a packet (or the segments of one) to a peer. */
+static void transport_queued(struct peer *peer, bool has_data)
+{
 	timers_any_authenticated_packet_traversal(peer);
 	timers_any_authenticated_packet_sent(peer);
-	if (len)
+	if (has_data)
 		timers_data_sent(peer);
+}
+
+/* Whether kp may carry another message to the peer now; counts the missing endpoint. */
+static bool can_send(struct peer *peer, const struct keypair *kp)
+{
+	if (!peer->has_endpoint) {
+		peer->dev->counters.tx_no_endpoint++;
+		return false;
+	}
+	return kp->noise.send_counter < REJECT_AFTER_MESSAGES;
+}
+
+/* One packet (len bytes at plain) to the peer under kp. */
+static void queue_transport(struct peer *peer, struct keypair *kp, const uint8_t *plain, size_t len)
+{
+	if (!can_send(peer, kp))
+		return;
+	uint8_t *dst = next_plaintext(peer->dev, len);
+	if (len)
+		memcpy(dst, plain, len);
+	queue_message(peer, kp, len);
+	transport_queued(peer, len != 0);
 }
 
 /* Rehandshake before the session gets old: by message count, or by age on the initiator. */
@@ -340,8 +404,22 @@ static bool is_own_udp_send(const struct device *dev, const uint8_t *packet, siz
 	return source_port == dev->listen_port && is_local_address(family, src);
 }
 
-static void route_packet(struct device *dev, uint8_t *packet, size_t len, uint64_t now)
+/* Every packet of the frame to the owner's unrouted handler, flushed first: queued messages
+ * name their peers, and the owner may remove one. */
+static void hand_to_owner(struct device *dev, struct gso_split *split)
 {
+	flush(dev);
+	while (gso_split_next_len(split)) {
+		size_t len = gso_split_next(split, dev->tx->segment);
+		dev->unrouted_fn(dev->unrouted_ctx, dev->tx->segment, len);
+	}
+}
+
+/* A frame from the TUN (vnet_hdr NULL without one) or a packet from the owner: routed by its
+ * destination, cut into packets if it is a super-packet, and queued or staged for its peer. */
+static void route_frame(struct device *dev, const uint8_t *vnet_hdr, uint8_t *packet, size_t len, uint64_t now)
+{
+	static const uint8_t no_offload[VNET_HDR_LEN];
 	int family;
 	const uint8_t *dst;
 	if (len >= 20 && packet[0] >> 4 == 4) {
@@ -358,30 +436,47 @@ static void route_packet(struct device *dev, uint8_t *packet, size_t len, uint64
 		dev->counters.tx_routing_loop++;
 		return;
 	}
+	struct gso_split split;
+	if (!gso_split_begin(&split, vnet_hdr ? vnet_hdr : no_offload, packet, len)) {
+		dev->counters.tx_invalid_offload++;
+		return;
+	}
 	struct peer *peer = allowedips_lookup(dev->allowedips, family, dst);
 	if (!peer) {
 		dev->counters.tx_no_route++;
-		if (dev->unrouted_fn) {
-			flush(dev); /* queued messages name their peers, and the owner may remove one */
-			dev->unrouted_fn(dev->unrouted_ctx, packet, len);
-		}
+		if (dev->unrouted_fn)
+			hand_to_owner(dev, &split);
 		return;
 	}
 	struct keypair *kp = peer->staged_count ? NULL : peer_sending_keypair(peer, now);
 	if (kp) {
-		queue_transport(peer, kp, packet, len);
+		if (!can_send(peer, kp))
+			return;
+		size_t seg_len;
+		while ((seg_len = gso_split_next_len(&split))) {
+			gso_split_next(&split, next_plaintext(dev, seg_len));
+			queue_message(peer, kp, seg_len);
+			if (kp->noise.send_counter >= REJECT_AFTER_MESSAGES)
+				break;
+		}
+		transport_queued(peer, true);
 		keep_key_fresh(peer, kp, now);
 		return;
 	}
-	peer_stage_packet(peer, packet, len);
+	while (gso_split_next_len(&split)) {
+		size_t seg_len = gso_split_next(&split, dev->tx->segment);
+		peer_stage_packet(peer, dev->tx->segment, seg_len);
+	}
 	send_staged_packets(peer);
 }
 
 void send_from_tun(struct device *dev)
 {
 	struct tx_batch *tx = dev->tx;
-	for (int round = 0; round < TX_MAX_BATCHES_PER_WAKEUP && dev->tun_fd >= 0; round++) {
-		int n = tun_read_batch(dev->tun_fd, tx->plain, TX_BATCH);
+	size_t header = dev->tun_offloads & TUN_OFFLOAD_VNET_HDR ? VNET_HDR_LEN : 0;
+	struct tun_packet frame = { .data = tx->frame, .capacity = header + PACKET_MAX };
+	for (int i = 0; i < TX_FRAMES_PER_WAKEUP && dev->tun_fd >= 0; i++) {
+		int n = tun_read_batch(dev->tun_fd, &frame, 1);
 		if (n < 0) {
 			if (n == -EBADFD || n == -ENODEV || n == -EIO)
 				device_tun_gone(dev);
@@ -389,21 +484,23 @@ void send_from_tun(struct device *dev)
 				log_warn("send", "%s: reading the TUN: %s", dev->ifname, strerror(-n));
 			break;
 		}
-		uint64_t now = loop_now_ns();
-		for (int i = 0; i < n; i++)
-			route_packet(dev, tx->plain[i].data, tx->plain[i].len, now);
-		flush(dev);
-		if (n < TX_BATCH)
+		if (!n)
 			break;
+		if (frame.len < header) {
+			dev->counters.tx_invalid_offload++;
+			continue;
+		}
+		route_frame(dev, header ? tx->frame : NULL, tx->frame + header, frame.len - header, loop_now_ns());
 	}
+	flush(dev);
 }
 
 void send_packet(struct device *dev, const uint8_t *packet, size_t len)
 {
 	if (len > PACKET_MAX)
 		return;
-	memcpy(dev->tx->scratch, packet, len);
-	route_packet(dev, dev->tx->scratch, len, loop_now_ns());
+	memcpy(dev->tx->inject, packet, len);
+	route_frame(dev, NULL, dev->tx->inject, len, loop_now_ns());
 	flush(dev);
 }
 
@@ -419,6 +516,7 @@ void send_staged_packets(struct peer *peer)
 	struct staged_packet *sp;
 	while ((sp = peer_unstage_packet(peer)))
 		queue_transport(peer, kp, sp->data, sp->len);
+	peer_release_staging(peer); /* their bytes are in the batch now */
 	keep_key_fresh(peer, kp, now);
 	flush(peer->dev);
 }
@@ -435,10 +533,9 @@ void send_keepalive(struct peer *peer)
 		send_handshake_initiation(peer, false);
 		return;
 	}
-	static uint8_t empty[MESSAGE_PADDING_MULTIPLE];
 	char name[48];
 	log_debug("send", "%s: peer %s: sending keepalive", peer->dev->ifname, peer_name(peer, name));
-	queue_transport(peer, kp, empty, 0);
+	queue_transport(peer, kp, NULL, 0);
 	keep_key_fresh(peer, kp, now);
 	flush(peer->dev);
 }

@@ -1,6 +1,8 @@
 /*
- * The send path: TUN batches routed by allowed IPs, padded, encrypted and sent with sendmmsg;
- * staging while no session exists; handshake messages, keepalives and cookie replies.
+ * The send path: TUN frames routed by allowed IPs, super-packets cut into packets, each padded
+ * into a message of the batch; the batch sealed (on the crypto workers) and sent with sendmmsg,
+ * runs to one endpoint as UDP GSO sends; staging while no session exists; handshake messages,
+ * keepalives and cookie replies.
  */
 #ifndef TNGWG_OVERLAY_SEND_H
 #define TNGWG_OVERLAY_SEND_H

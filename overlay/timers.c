@@ -7,9 +7,18 @@
 #include "overlay/peer.h"
 #include "overlay/send.h"
 
+/* Jitter only spreads timers apart, so a generator seeded once will do: the data path arms the
+ * rehandshake timer at nearly every send, and a system call there for randomness costs more than
+ * the packet. */
 static uint64_t jitter_ns(void)
 {
-	return (uint64_t)randombytes_uniform(REKEY_TIMEOUT_JITTER_MAX_MS) * NSEC_PER_MSEC;
+	static uint64_t state;
+	if (!state)
+		state = (uint64_t)randombytes_random() << 32 | randombytes_random() | 1;
+	state ^= state << 13;
+	state ^= state >> 7;
+	state ^= state << 17;
+	return state % REKEY_TIMEOUT_JITTER_MAX_MS * NSEC_PER_MSEC;
 }
 
 static void arm(struct peer *peer, struct loop_timer *t, uint64_t delay_ns)

@@ -173,6 +173,7 @@ static void answer_stats(struct uapi_conn *c)
 		{ "tx_no_route", k.tx_no_route },
 		{ "tx_no_endpoint", k.tx_no_endpoint },
 		{ "tx_routing_loop", k.tx_routing_loop },
+		{ "tx_invalid_offload", k.tx_invalid_offload },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		out_printf(c, "%s=%" PRIu64 "\n", rows[i].name, rows[i].value);

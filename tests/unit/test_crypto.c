@@ -157,6 +157,32 @@ TEST(transport_nonce_is_zero32_then_le64_counter)
 	CHECK_MEM(a, in, sizeof(in));
 }
 
+/* Messages under two keys in turn, sealed and opened by one thread (whose context keeps the last
+ * key), each equal to libsodium's independent result. */
+TEST(alternating_keys_match_libsodium)
+{
+	uint8_t k1[32], k2[32], in[1420], a[1436], b[1436], back[1420];
+	randombytes_buf(k1, sizeof(k1));
+	memcpy(k2, k1, sizeof(k2));
+	k2[31] ^= 1; /* differs in the last byte only */
+	randombytes_buf(in, sizeof(in));
+	bool ok = true;
+	for (uint64_t i = 0; i < 40; i++) {
+		const uint8_t *key = (i / 3) % 2 ? k2 : k1;
+		size_t len = (size_t)(i * 37) % sizeof(in);
+		uint8_t nonce[12] = { 0 };
+		uint64_t le = htole64(i);
+		memcpy(nonce + 4, &le, 8);
+		unsigned long long clen;
+		wg_aead_seal(a, in, len, NULL, 0, i, key);
+		crypto_aead_chacha20poly1305_ietf_encrypt(b, &clen, in, len, NULL, 0, NULL, nonce, key);
+		ok = ok && clen == len + 16 && !memcmp(a, b, clen);
+		ok = ok && wg_aead_open(back, a, len + 16, NULL, 0, i, key) && !memcmp(back, in, len);
+		ok = ok && !wg_aead_open(back, a, len + 16, NULL, 0, i, key == k1 ? k2 : k1);
+	}
+	CHECK(ok);
+}
+
 TEST(empty_plaintext_is_a_bare_tag)
 {
 	uint8_t key[WG_KEY_LEN], tag[WG_AEAD_TAG_LEN], none[1];
@@ -258,6 +284,7 @@ int main(void)
 	RUN(kdf_vectors);
 	RUN(rfc7539_aead_vector);
 	RUN(transport_nonce_is_zero32_then_le64_counter);
+	RUN(alternating_keys_match_libsodium);
 	RUN(empty_plaintext_is_a_bare_tag);
 	RUN(wireguard_tools_key_pair);
 	RUN(dh_agrees_and_generated_keys_are_clamped);

@@ -508,6 +508,55 @@ TEST(peer_removed_by_the_unrouted_handler_mid_batch)
 	CHECK(c.tx_no_route > 0);
 }
 
+static int removed_by_b;
+static void remove_a_when_complete(void *ctx, struct peer *peer, enum peer_event ev)
+{
+	if (ev != PEER_EVENT_HANDSHAKE_COMPLETE)
+		return;
+	device_remove_peer(dev_b, peer);
+	b_peer_a = NULL;
+	removed_by_b++;
+}
+
+static bool b_removed_its_peer(void) { return removed_by_b > 0; }
+
+/* B's owner removes A on the handshake's completion, which the first message of a batch of 60
+ * confirms: the other 59, opened together with it, must find their keypair gone (no use after
+ * free under ASan), be counted as for an unknown index and never reach the TUN. */
+TEST(peer_removed_by_the_event_handler_mid_receive_batch)
+{
+	uint8_t pub_a[WG_KEY_LEN], pub_b[WG_KEY_LEN];
+	CHECK(device_get_public_key(dev_a, pub_a) && device_get_public_key(dev_b, pub_b));
+	if (b_peer_a)
+		device_remove_peer(dev_b, b_peer_a);
+	a_peer_b = device_add_peer(dev_a, pub_b);
+	b_peer_a = device_add_peer(dev_b, pub_a);
+	union endpoint_addr ep_b = loopback(device_listen_port(dev_b));
+	peer_set_endpoint(a_peer_b, &ep_b);
+	in_addr_t b_addr = IP("10.0.0.2"), a_net = IP("10.9.0.0");
+	CHECK(peer_add_allowed_ip(a_peer_b, AF_INET, &b_addr, 32) == 0);
+	CHECK(peer_add_allowed_ip(b_peer_a, AF_INET, &a_net, 24) == 0);
+	device_set_peer_event_handler(dev_b, remove_a_when_complete, NULL);
+	while (sink_received())
+		;
+	device_get_counters(dev_b, &before);
+	uint8_t pkt[128];
+	/* 10.9.0.1 is A's own address since the test before: B's kernel would drop it as martian. */
+	size_t len = udp_packet(pkt, "10.9.0.7", "10.0.0.2", "staged until the handshake");
+	for (int i = 0; i < 60; i++)
+		device_send_packet(dev_a, pkt, len); /* staged, then sent in one batch after the response */
+	pump_until(b_removed_its_peer, 500);
+	pump(20);
+	struct device_counters d = delta();
+	CHECK(removed_by_b == 1 && !device_next_peer(dev_b, NULL));
+	CHECK(d.rx_unknown_index >= 59);
+	int delivered = 0;
+	while (sink_received())
+		delivered += !strcmp(received, "staged until the handshake");
+	CHECK(delivered == 1); /* only the message that confirmed the session */
+	device_set_peer_event_handler(dev_b, NULL, NULL);
+}
+
 /* A peer of A whose endpoint is a fresh spy socket, with one initiation already sent to it. */
 static struct peer *silent_peer_initiated(void)
 {
@@ -618,6 +667,7 @@ int main(void)
 	RUN(data_received_is_answered_by_a_keepalive);
 	RUN(persistent_keepalives_then_new_handshake_when_unanswered);
 	RUN(peer_removed_by_the_unrouted_handler_mid_batch);
+	RUN(peer_removed_by_the_event_handler_mid_receive_batch);
 	RUN(removal_is_reported_to_the_owner);
 	RUN(new_private_key_allows_an_initiation_at_once);
 	device_free(dev_a);
