@@ -5,6 +5,7 @@
 #   make test-asan  the whole suite against the ASan/UBSan build only
 #   make demo       a 4-node netns mesh with the stand-in AA and AS
 #   make bench      throughput against bare veth and wireguard-go
+#   make fuzz       every libFuzzer harness for FUZZ_SECONDS each (fuzz/README in README.md)
 
 PKGS     := libsodium openssl libmnl libnftables libcjson libcurl libprotobuf-c
 CC       ?= cc
@@ -20,11 +21,19 @@ CMD_SRCS := $(wildcard cmd/*.c)
 PROTOS   := $(wildcard attest/proto/*.proto)
 GEN_SRCS := $(patsubst attest/proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_SECONDS ?= 600
 
 VARIANT  ?= release
 ifeq ($(VARIANT),asan)
 OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDOPT    := -fsanitize=address,undefined
+else ifeq ($(VARIANT),fuzz)
+# libFuzzer: the library is instrumented for coverage, the harnesses link the fuzzer's main.
+CC       := clang
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	    -fno-sanitize-recover=undefined
+LDOPT    := -fsanitize=fuzzer,address,undefined
 else
 OPT      := -O2 -g
 LDOPT    :=
@@ -35,8 +44,9 @@ CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INCS) $(PKG_CFLAGS) $(CFLAGS)
 LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS)) $(patsubst build/gen/%.c,$(B)/gen/%.o,$(GEN_SRCS))
 CMD_OBJS := $(patsubst %.c,$(B)/%.o,$(CMD_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
+FUZZ_BINS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all asan deps test test-asan test-unit demo bench clean
+.PHONY: all asan deps test test-asan test-unit demo bench clean fuzz fuzz-bins fuzz-merge
 # Generated protobuf sources are kept: every object may include them.
 .SECONDARY: $(GEN_SRCS) $(GEN_SRCS:.c=.h)
 all: $(B)/tng-wg $(B)/tng-wg-userspace
@@ -60,6 +70,13 @@ $(B)/tests/%: tests/unit/%.c tests/unit/test.h $(B)/libtngwg.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -o $@ $< $(B)/libtngwg.a $(PKG_LIBS) -lm
 
+# Harnesses: only in the fuzz variant (make VARIANT=fuzz fuzz-bins).
+fuzz-bins: $(FUZZ_BINS)
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(B)/libtngwg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -o $@ $< $(B)/libtngwg.a $(PKG_LIBS) -lm
+
 $(B)/gen/%.o: build/gen/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O2 -g $(OPT) $(INCS) $(PKG_CFLAGS) -w -c -o $@ $<
@@ -80,7 +97,8 @@ deps:
 test: deps
 	$(MAKE) VARIANT=release all unit-bins
 	$(MAKE) VARIANT=asan all unit-bins
-	tests/run.sh --variants "release asan"
+	$(MAKE) VARIANT=fuzz fuzz-bins
+	tests/run.sh --variants "release asan" --fuzz-seconds 20
 
 test-asan: deps
 	$(MAKE) VARIANT=asan all unit-bins
@@ -97,6 +115,16 @@ demo: deps
 bench: deps
 	$(MAKE) VARIANT=release all
 	netns-scripts/bench.sh
+
+# Each harness FUZZ_SECONDS on its corpus; new inputs go to build/fuzz/corpus, not fuzz/corpus.
+fuzz:
+	$(MAKE) VARIANT=fuzz fuzz-bins
+	fuzz/run.sh --seconds $(FUZZ_SECONDS)
+
+# Minimise fuzz/corpus/NAME together with what fuzzing found (build/fuzz/corpus/NAME) into it.
+fuzz-merge:
+	$(MAKE) VARIANT=fuzz fuzz-bins
+	fuzz/run.sh --merge
 
 clean:
 	rm -rf build

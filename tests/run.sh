@@ -2,22 +2,26 @@
 # Runs every unit test binary and every end-to-end script, for each build variant, and prints
 # one closing line "N passed, N failed". Each test prints "PASS name" / "FAIL name" lines; a test
 # program that exits non-zero without printing a FAIL line counts as one failure.
-#   tests/run.sh [--variants "release asan"] [--only unit|e2e] [--filter REGEX]
+# With --fuzz-seconds N, every libFuzzer harness (build/fuzz/fuzz_*, make VARIANT=fuzz fuzz-bins)
+# also runs N seconds on its committed corpus (group "fuzz"; a crash is a FAIL naming its file).
+#   tests/run.sh [--variants "release asan"] [--only unit|e2e|fuzz] [--filter REGEX] [--fuzz-seconds N]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 variants="release"
 only=""
 filter="."
+fuzz_seconds=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --variants) variants="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --filter) filter="$2"; shift 2 ;;
+    --fuzz-seconds) fuzz_seconds="$2"; shift 2 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 
-if [ "$(id -u)" -ne 0 ] && [ "$only" != unit ]; then
+if [ "$(id -u)" -ne 0 ] && [ "$only" != unit ] && [ "$only" != fuzz ]; then
   echo "run.sh: the end-to-end tests need root (network namespaces, nftables, TUN)" >&2
   echo "0 passed, 1 failed"
   exit 1
@@ -53,6 +57,7 @@ run_one() { # variant label command...
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 for variant in $variants; do
+  [ "$only" = fuzz ] && break
   if [ "$only" != e2e ]; then
     for t in build/"$variant"/tests/test_*; do
       [ -x "$t" ] || continue
@@ -70,6 +75,15 @@ for variant in $variants; do
     done
   fi
 done
+
+if [ "$fuzz_seconds" -gt 0 ] && { [ -z "$only" ] || [ "$only" = fuzz ]; }; then
+  for t in fuzz/fuzz_*.c; do
+    name=$(basename "$t" .c)
+    name=${name#fuzz_}
+    [[ "fuzz_$name" =~ $filter ]] || continue
+    run_one fuzz "fuzz/$name" fuzz/run.sh --ci --seconds "$fuzz_seconds" "$name"
+  done
+fi
 
 if [ ${#failed_names[@]} -gt 0 ]; then
   echo "failed: ${failed_names[*]}"
