@@ -72,20 +72,29 @@ static inline void fuzz_fill(struct fuzz_input *in, void *dst, size_t n)
 	memset((uint8_t *)dst + got, 0, n - got);
 }
 
-/* A private network namespace with loopback up, when the process may have one; the harness
- * then binds and sends only there. Without privileges it stays where it is (loopback only). */
-static inline void fuzz_private_network(void)
+/* A private network namespace with loopback up (a user namespace too when the process is not
+ * privileged), so that what a harness binds or sends stays inside it. False when neither works. */
+static inline bool fuzz_private_network(void)
 {
-	if (unshare(CLONE_NEWNET) != 0)
-		return;
+	if (unshare(CLONE_NEWNET) != 0 && unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
+		return false;
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct ifreq ifr = { .ifr_name = "lo" };
-	if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+	bool up = s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0;
+	if (up) {
 		ifr.ifr_flags |= IFF_UP;
-		ioctl(s, SIOCSIFFLAGS, &ifr);
+		up = ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
 	}
 	if (s >= 0)
 		close(s);
+	return up;
+}
+
+/* A broken promise of the code under test: say which, and crash so libFuzzer keeps the input. */
+static inline void fuzz_fail(const char *why)
+{
+	fprintf(stderr, "fuzz: %s\n", why);
+	abort();
 }
 
 /* Harness logs would drown the fuzzer's own; TNGWG_LOG still overrides. */

@@ -47,17 +47,11 @@ static struct hs_session *session;
 static uint8_t flags;
 static bool evidence_pending, verification_pending;
 
-static void fail(const char *why)
-{
-	fprintf(stderr, "fuzz_handshake: %s\n", why);
-	abort();
-}
-
 static void need_evidence(void *ctx, const char *runtime_data_json)
 {
 	cJSON *rd = cJSON_Parse(runtime_data_json);
 	if (!cJSON_IsObject(rd) || cJSON_GetArraySize(rd) != 4)
-		fail("runtime data is not the four-member JSON object");
+		fuzz_fail("runtime data is not the four-member JSON object");
 	cJSON_Delete(rd);
 	if (flags & 0x08)
 		hs_session_provide_evidence(session, "sample", (const uint8_t *)"{\"svn\":\"1\"}", 11,
@@ -70,10 +64,10 @@ static void need_verification(void *ctx, const char *tee, const uint8_t *evidenc
 			      const uint8_t *additional, size_t additional_len, const char *expected)
 {
 	if (!tee[0] || !len || strlen(tee) > HS_TEE_MAX)
-		fail("verification asked for no evidence");
+		fuzz_fail("verification asked for no evidence");
 	cJSON *rd = cJSON_Parse(expected);
 	if (!cJSON_IsObject(rd))
-		fail("expected runtime data is not JSON");
+		fuzz_fail("expected runtime data is not JSON");
 	cJSON_Delete(rd);
 	if (flags & 0x10)
 		hs_session_provide_verdict(session, true, HS_OK, NULL);
@@ -102,7 +96,7 @@ static void drain_session(void)
 		if (st == FRAME_COMPLETE)
 			peer_frame(peer.in.payload, peer.in.payload_len);
 		else if (st != FRAME_NEED_MORE)
-			fail("the session wrote a malformed frame");
+			fuzz_fail("the session wrote a malformed frame");
 		out += used;
 		len -= used;
 	}
@@ -112,17 +106,17 @@ static void drain_session(void)
 static void peer_message(const uint8_t *m, size_t len)
 {
 	if (len == 0)
-		fail("the session sent an empty message");
+		fuzz_fail("the session sent an empty message");
 	if (m[0] == HS_MSG_EVIDENCE) {
 		struct hs_evidence_msg ev;
 		if (hs_evidence_decode(m, len, HS_DEFAULT_MAX_EVIDENCE, &ev) != 0)
-			fail("the session's evidence message does not decode");
+			fuzz_fail("the session's evidence message does not decode");
 	} else if (m[0] == HS_MSG_VERDICT) {
 		struct hs_verdict_msg v;
 		if (hs_verdict_decode(m, len, &v) != 0)
-			fail("the session's verdict does not decode");
+			fuzz_fail("the session's verdict does not decode");
 	} else {
-		fail("the session sent a message of unknown type");
+		fuzz_fail("the session sent a message of unknown type");
 	}
 }
 
@@ -144,7 +138,7 @@ static void peer_frame(const uint8_t *payload, size_t len)
 		return;
 	}
 	if (len < NOISE_TAGLEN + 1 || noise_cipher_decrypt(&peer.recv, NULL, 0, payload, len, plain) != 0)
-		fail("the session sent a transport frame that does not authenticate");
+		fuzz_fail("the session sent a transport frame that does not authenticate");
 	size_t n = len - NOISE_TAGLEN - 1;
 	uint8_t *grown = realloc(peer.message, peer.message_len + n + 1);
 	if (!grown)
@@ -156,7 +150,7 @@ static void peer_frame(const uint8_t *payload, size_t len)
 		peer_message(peer.message, peer.message_len);
 		peer.message_len = 0;
 	} else if (plain[0] != 1 || n != CHUNK_DATA_MAX) {
-		fail("the session sent a malformed chunk");
+		fuzz_fail("the session sent a malformed chunk");
 	}
 }
 
@@ -324,14 +318,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (hs_session_state(session) == HS_SESSION_DONE) {
 		const struct hs_result *r = hs_session_result(session);
 		if (!peer.psk_known || memcmp(r->psk, peer.psk, 32) != 0)
-			fail("the session finished with a PSK the other side does not hold");
+			fuzz_fail("the session finished with a PSK the other side does not hold");
 		if (r->we_initiated != cfg.initiator)
-			fail("the result names the wrong initiator");
+			fuzz_fail("the result names the wrong initiator");
 		if (cfg.local.requires_peer_evidence && !r->peer_attested)
-			fail("the session finished without the evidence it requires");
+			fuzz_fail("the session finished without the evidence it requires");
 	} else if (hs_session_state(session) == HS_SESSION_FAILED) {
 		if (hs_session_reason(session) >= HS_REASON_COUNT || !hs_session_detail(session))
-			fail("a failure without a known reason");
+			fuzz_fail("a failure without a known reason");
 	}
 	hs_session_free(session);
 	session = NULL;

@@ -59,12 +59,6 @@ static struct {
 	size_t from_a_len;
 } b;
 
-static void fail(const char *why)
-{
-	fprintf(stderr, "fuzz_wg_receive: %s\n", why);
-	abort();
-}
-
 static void on_peer_event(void *ctx, struct peer *peer, enum peer_event event)
 {
 	if (event == PEER_EVENT_HANDSHAKE_COMPLETE)
@@ -78,7 +72,7 @@ static int udp_socket(union endpoint_addr *bound)
 	socklen_t len = sizeof(a);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		fail("cannot open a loopback socket");
+		fuzz_fail("cannot open a loopback socket");
 	memset(bound, 0, sizeof(*bound));
 	bound->in4 = a;
 	return fd;
@@ -92,7 +86,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	int sp[2];
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0 ||
 	    !(loop = loop_new()) || !(dev = device_new(loop, sp[0], "fuzzwg0")))
-		fail("cannot create the device");
+		fuzz_fail("cannot create the device");
 	tun_peer = sp[1];
 	device_set_private_key(dev, priv_a);
 	device_set_peer_event_handler(dev, on_peer_event, NULL);
@@ -146,7 +140,7 @@ static void deliver(bool from_other, const void *msg, size_t len)
 {
 	if (sendto(from_other ? sock_other : sock_b, msg, len, 0, &addr_a.sa, sizeof(addr_a.in4)) < 0 &&
 	    errno != EMSGSIZE)
-		fail("cannot send to A");
+		fuzz_fail("cannot send to A");
 	receive_from_udp(dev);
 }
 
@@ -170,12 +164,12 @@ static void send_unauthenticated(bool from_other, const void *msg, size_t len)
 	uint32_t pending = peer_b->handshake.local_index;
 	deliver(from_other, msg, len);
 	if (!endpoint_is(had ? &before : NULL))
-		fail("an unauthenticated message moved the peer's endpoint");
+		fuzz_fail("an unauthenticated message moved the peer's endpoint");
 	if (handshakes_completed != completed)
-		fail("an unauthenticated message completed a handshake");
+		fuzz_fail("an unauthenticated message completed a handshake");
 	if (state == HANDSHAKE_CREATED_INITIATION &&
 	    (peer_b->handshake.state != state || peer_b->handshake.local_index != pending))
-		fail("an unauthenticated message undid A's pending initiation");
+		fuzz_fail("an unauthenticated message undid A's pending initiation");
 }
 
 static void add_macs(void *msg, size_t len, uint8_t how)
@@ -221,7 +215,7 @@ static void initiation(struct fuzz_input *in)
 	b.hs = b.hs_fresh;
 	noise_handshake_set_preshared_key(&b.hs, peer_b->handshake.preshared_key);
 	if (!noise_create_initiation(&b.hs, &b.id, fuzz_u32(in), &msg))
-		fail("B cannot create an initiation");
+		fuzz_fail("B cannot create an initiation");
 	alter(in, &msg, sizeof(msg));
 	b.from_a_len = 0;
 	deliver(how & 1, &msg, sizeof(msg));
@@ -251,10 +245,10 @@ static void response(struct fuzz_input *in)
 	uint64_t now = loop_now_ns();
 	if (!noise_consume_initiation_begin(&b.id, &init, &st) ||
 	    !noise_consume_initiation_finish(&b.hs, &b.id, &st, now))
-		fail("B cannot take A's initiation");
+		fuzz_fail("B cannot take A's initiation");
 	struct msg_response msg;
 	if (!noise_create_response(&b.hs, &b.id, fuzz_u32(in), &msg))
-		fail("B cannot create a response");
+		fuzz_fail("B cannot create a response");
 	alter(in, &msg, sizeof(msg));
 	b.from_a_len = 0;
 	deliver(how & 1, &msg, sizeof(msg));
@@ -270,7 +264,7 @@ static void cookie_reply(struct fuzz_input *in)
 	struct msg_cookie_reply reply;
 	if (!cookie_create_reply(&b.cc, &reply, b.from_a, b.from_a_len, le32toh(sender), &addr_a.sa,
 				 loop_now_ns()))
-		fail("B cannot create a cookie reply");
+		fuzz_fail("B cannot create a cookie reply");
 	uint8_t at = fuzz_u8(in), x = fuzz_u8(in);
 	((uint8_t *)&reply)[at % sizeof(reply)] ^= x;
 	send_unauthenticated(true, &reply, sizeof(reply));
@@ -316,13 +310,13 @@ static void data(struct fuzz_input *in)
 	if (peer_b->rx_bytes == rx)
 		return;
 	if (counter >= REJECT_AFTER_MESSAGES)
-		fail("a data message past REJECT_AFTER_MESSAGES was accepted");
+		fuzz_fail("a data message past REJECT_AFTER_MESSAGES was accepted");
 	if (tun_len >= 0 && (n < 20 || (size_t)tun_len > n || memcmp(out, plain, (size_t)tun_len) != 0))
-		fail("the TUN got something other than the inner packet");
+		fuzz_fail("the TUN got something other than the inner packet");
 	rx = peer_b->rx_bytes;
 	deliver(how & 8, msg, len);
 	if (peer_b->rx_bytes != rx || drain(out, sizeof(out)) >= 0)
-		fail("a replayed data message was accepted");
+		fuzz_fail("a replayed data message was accepted");
 }
 
 static void record(struct fuzz_input *in)
@@ -348,7 +342,7 @@ static void reset(uint8_t flags)
 		device_remove_peer(dev, peer_b);
 	peer_b = device_add_peer(dev, pub_b);
 	if (!peer_b)
-		fail("cannot add B");
+		fuzz_fail("cannot add B");
 	in_addr_t a4 = inet_addr(B_ADDR);
 	uint8_t a6[16] = { 0xfd, [15] = 2 };
 	peer_add_allowed_ip(peer_b, AF_INET, &a4, 32);
@@ -377,10 +371,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data_in, size_t size)
 		struct fuzz_input e = { establish, sizeof(establish) };
 		initiation(&e);
 		if (!b.has_kp)
-			fail("no session with A");
+			fuzz_fail("no session with A");
 		data(&e);
 		if (handshakes_completed != 1)
-			fail("A did not complete the handshake");
+			fuzz_fail("A did not complete the handshake");
 	}
 	if (flags & 2)
 		device_set_handshake_load_limit(dev, 0);
