@@ -239,7 +239,8 @@ static void answer_deferred(uint8_t how)
 			hs_session_provide_evidence(session, "tdx", (const uint8_t *)"quote", 5, NULL, 0);
 	} else if (verification_pending) {
 		verification_pending = false;
-		hs_session_provide_verdict(session, !(how & 1), (enum hs_reason)(how >> 1), "appraised");
+		hs_session_provide_verdict(session, !(how & 1), (enum hs_reason)((how >> 1) % HS_REASON_COUNT),
+					   "appraised");
 	}
 }
 
