@@ -38,8 +38,10 @@ static struct loop *loop;
 static struct device *dev;
 static struct peer *peer_b;        /* A's view of B */
 static int tun_peer = -1;          /* the other end of A's "TUN" */
-static int sock_b = -1, sock_other = -1;
-static union endpoint_addr addr_a, addr_b, addr_other;
+/* Where records come from: B's endpoint, another IPv4 and an IPv6 loopback address. */
+enum source { FROM_B, FROM_OTHER, FROM_OTHER6, SOURCES };
+static int socks[SOURCES] = { -1, -1, -1 };
+static union endpoint_addr addr_a, addr_a6, addrs[SOURCES];
 static int handshakes_completed;
 
 static const uint8_t priv_a[WG_KEY_LEN] = { 0x18, 1, 2, 3 }, priv_b[WG_KEY_LEN] = { 0x28, 4, 5, 6 };
@@ -65,16 +67,18 @@ static void on_peer_event(void *ctx, struct peer *peer, enum peer_event event)
 		handshakes_completed++;
 }
 
-static int udp_socket(union endpoint_addr *bound)
+static int udp_socket(int family, union endpoint_addr *bound)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		fuzz_fail("cannot open a loopback socket");
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	memset(bound, 0, sizeof(*bound));
-	bound->in4 = a;
+	bound->sa.sa_family = (sa_family_t)family;
+	if (family == AF_INET)
+		bound->in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		bound->in6.sin6_addr = in6addr_loopback;
+	socklen_t len = sizeof(*bound);
+	if (fd < 0 || bind(fd, &bound->sa, len) < 0 || getsockname(fd, &bound->sa, &len) < 0)
+		fuzz_fail("cannot open a loopback socket");
 	return fd;
 }
 
@@ -92,11 +96,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	device_set_peer_event_handler(dev, on_peer_event, NULL);
 	device_get_public_key(dev, pub_a);
 	wg_public_key(pub_b, priv_b);
-	sock_b = udp_socket(&addr_b);
-	sock_other = udp_socket(&addr_other);
+	socks[FROM_B] = udp_socket(AF_INET, &addrs[FROM_B]);
+	socks[FROM_OTHER] = udp_socket(AF_INET, &addrs[FROM_OTHER]);
+	socks[FROM_OTHER6] = udp_socket(AF_INET6, &addrs[FROM_OTHER6]);
 	addr_a.in4.sin_family = AF_INET;
 	addr_a.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	addr_a.in4.sin_port = htons(device_listen_port(dev));
+	addr_a6.in6.sin6_family = AF_INET6;
+	addr_a6.in6.sin6_addr = in6addr_loopback;
+	addr_a6.in6.sin6_port = addr_a.in4.sin_port;
 	noise_identity_set(&b.id, priv_b);
 	noise_handshake_init(&b.hs_fresh, &b.id, pub_a, NULL);
 	cookie_checker_init(&b.cc, pub_b);
@@ -128,17 +136,19 @@ static ssize_t drain(uint8_t *tun_packet, size_t cap)
 {
 	static uint8_t buf[65536];
 	ssize_t n, tun_len = -1;
-	for (int i = 0; i < 2; i++)
-		while ((n = recv(i ? sock_other : sock_b, buf, sizeof(buf), 0)) >= 0)
+	for (int i = 0; i < SOURCES; i++)
+		while ((n = recv(socks[i], buf, sizeof(buf), 0)) >= 0)
 			b_takes(buf, (size_t)n);
 	while ((n = recv(tun_peer, tun_packet ? tun_packet : buf, tun_packet ? cap : sizeof(buf), 0)) >= 0)
 		tun_len = n;
 	return tun_len;
 }
 
-static void deliver(bool from_other, const void *msg, size_t len)
+static void deliver(uint8_t from, const void *msg, size_t len)
 {
-	if (sendto(from_other ? sock_other : sock_b, msg, len, 0, &addr_a.sa, sizeof(addr_a.in4)) < 0 &&
+	const union endpoint_addr *to = from % SOURCES == FROM_OTHER6 ? &addr_a6 : &addr_a;
+	if (sendto(socks[from % SOURCES], msg, len, 0, &to->sa,
+		   to->sa.sa_family == AF_INET ? sizeof(to->in4) : sizeof(to->in6)) < 0 &&
 	    errno != EMSGSIZE)
 		fuzz_fail("cannot send to A");
 	receive_from_udp(dev);
@@ -151,18 +161,19 @@ static bool endpoint_is(const union endpoint_addr *want)
 	union endpoint_addr ep;
 	if (!peer_get_endpoint(peer_b, &ep))
 		return !want;
-	return want && ep.in4.sin_port == want->in4.sin_port;
+	/* the port sits at the same offset in both families */
+	return want && ep.sa.sa_family == want->sa.sa_family && ep.in4.sin_port == want->in4.sin_port;
 }
 
 /* Unauthenticated input must leave B's endpoint, handshakes and A's pending initiation alone. */
-static void send_unauthenticated(bool from_other, const void *msg, size_t len)
+static void send_unauthenticated(uint8_t from, const void *msg, size_t len)
 {
 	union endpoint_addr before;
 	bool had = peer_get_endpoint(peer_b, &before);
 	int completed = handshakes_completed;
 	enum noise_handshake_state state = peer_b->handshake.state;
 	uint32_t pending = peer_b->handshake.local_index;
-	deliver(from_other, msg, len);
+	deliver(from, msg, len);
 	if (!endpoint_is(had ? &before : NULL))
 		fuzz_fail("an unauthenticated message moved the peer's endpoint");
 	if (handshakes_completed != completed)
@@ -190,7 +201,7 @@ static void raw(struct fuzz_input *in)
 	memcpy(msg, p, n);
 	if ((how & 1) && (n == MSG_INITIATION_LEN || n == MSG_RESPONSE_LEN))
 		add_macs(msg, n, how);
-	send_unauthenticated(how & 4, msg, n);
+	send_unauthenticated(how >> 2, msg, n);
 }
 
 /* One byte of msg xor-ed as the input says (position, value; 0 = unaltered), then the MACs. */
@@ -218,7 +229,7 @@ static void initiation(struct fuzz_input *in)
 		fuzz_fail("B cannot create an initiation");
 	alter(in, &msg, sizeof(msg));
 	b.from_a_len = 0;
-	deliver(how & 1, &msg, sizeof(msg));
+	deliver(how >> 2, &msg, sizeof(msg));
 	drain(NULL, 0);
 	if ((how & 2) && b.from_a_len == MSG_RESPONSE_LEN) {
 		struct msg_response resp;
@@ -251,7 +262,7 @@ static void response(struct fuzz_input *in)
 		fuzz_fail("B cannot create a response");
 	alter(in, &msg, sizeof(msg));
 	b.from_a_len = 0;
-	deliver(how & 1, &msg, sizeof(msg));
+	deliver(how >> 2, &msg, sizeof(msg));
 	b_session(now);
 }
 
@@ -267,7 +278,7 @@ static void cookie_reply(struct fuzz_input *in)
 		fuzz_fail("B cannot create a cookie reply");
 	uint8_t at = fuzz_u8(in), x = fuzz_u8(in);
 	((uint8_t *)&reply)[at % sizeof(reply)] ^= x;
-	send_unauthenticated(true, &reply, sizeof(reply));
+	send_unauthenticated(FROM_OTHER + fuzz_u8(in) % 2, &reply, sizeof(reply));
 }
 
 static void ipv4_from_b(uint8_t *p, size_t len)
@@ -305,7 +316,7 @@ static void data(struct fuzz_input *in)
 	b.next_counter = counter + 1;
 
 	uint64_t rx = peer_b->rx_bytes;
-	deliver(how & 8, msg, len);
+	deliver(how >> 4, msg, len);
 	ssize_t tun_len = drain(out, sizeof(out));
 	if (peer_b->rx_bytes == rx)
 		return;
@@ -314,7 +325,7 @@ static void data(struct fuzz_input *in)
 	if (tun_len >= 0 && (n < 20 || (size_t)tun_len > n || memcmp(out, plain, (size_t)tun_len) != 0))
 		fuzz_fail("the TUN got something other than the inner packet");
 	rx = peer_b->rx_bytes;
-	deliver(how & 8, msg, len);
+	deliver(how >> 4, msg, len);
 	if (peer_b->rx_bytes != rx || drain(out, sizeof(out)) >= 0)
 		fuzz_fail("a replayed data message was accepted");
 }
@@ -347,7 +358,7 @@ static void reset(uint8_t flags)
 	uint8_t a6[16] = { 0xfd, [15] = 2 };
 	peer_add_allowed_ip(peer_b, AF_INET, &a4, 32);
 	peer_add_allowed_ip(peer_b, AF_INET6, a6, 128);
-	peer_set_endpoint(peer_b, &addr_b);
+	peer_set_endpoint(peer_b, &addrs[FROM_B]);
 	static const uint8_t zero[WG_KEY_LEN];
 	peer_set_preshared_key(peer_b, flags & 4 ? psk : zero);
 	memset(&b.cm, 0, sizeof(b.cm));
