@@ -121,7 +121,7 @@ fuzz:
 	$(MAKE) VARIANT=fuzz fuzz-bins
 	fuzz/run.sh --seconds $(FUZZ_SECONDS)
 
-# Minimise fuzz/corpus/NAME together with what fuzzing found (build/fuzz/corpus/NAME) into it.
+# Add to fuzz/corpus/NAME what fuzzing found (build/fuzz/corpus/NAME) that brings new coverage.
 fuzz-merge:
 	$(MAKE) VARIANT=fuzz fuzz-bins
 	fuzz/run.sh --merge

@@ -3,8 +3,8 @@
 #   fuzz/run.sh [--seconds N] [--ci] [--merge] [NAME...]
 # Each harness fuzzes fuzz/corpus/NAME with fuzz/NAME.dict (when present) for N seconds; what it
 # finds goes to build/fuzz/corpus/NAME (a scratch copy under /tmp with --ci), never into the
-# committed corpus. --merge instead minimises fuzz/corpus/NAME and the scratch corpus into
-# fuzz/corpus/NAME (-merge=1). Prints "PASS fuzz/NAME ..." or "FAIL fuzz/NAME ..." per harness,
+# committed corpus. --merge instead adds to fuzz/corpus/NAME the inputs of the scratch corpus
+# that bring new coverage (-merge=1). Prints "PASS fuzz/NAME ..." or "FAIL fuzz/NAME ..." per harness,
 # a crash with the file it left and the command that reproduces it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -51,12 +51,12 @@ for name in "${names[@]}"; do
   dict=()
   [ -f "fuzz/$name.dict" ] && dict=(-dict="fuzz/$name.dict")
   if [ "$merge" -eq 1 ]; then
-    merged=$(mktemp -d /tmp/tngwg-merge.XXXXXX)
-    if "$bin" -merge=1 "${dict[@]}" "$merged" "$corpus" "$scratch" >"$log" 2>&1; then
-      rm -rf "$corpus" && mv "$merged" "$corpus" && chmod 755 "$corpus"
-      echo "PASS fuzz/$name merged: $(ls "$corpus" | wc -l) inputs, $(du -sk "$corpus" | cut -f1) KiB"
+    # Only inputs that add coverage join; the seeds and regress-* inputs stay as they are.
+    before=$(ls "$corpus" | wc -l)
+    if "$bin" -merge=1 "${dict[@]}" "$corpus" "$scratch" >"$log" 2>&1; then
+      echo "PASS fuzz/$name merged: $(( $(ls "$corpus" | wc -l) - before )) inputs added," \
+        "$(ls "$corpus" | wc -l) in all, $(du -sk "$corpus" | cut -f1) KiB"
     else
-      rm -rf "$merged"
       echo "FAIL fuzz/$name: merge failed, see $log"
       failed=$((failed + 1))
     fi
