@@ -6,6 +6,7 @@
 #   make demo       a 4-node netns mesh with the stand-in AA and AS
 #   make bench      the data path against bare veth and wireguard-go (table and build/bench.json)
 #   make install    the binary, the systemd unit and the docs under PREFIX (default /usr/local)
+#   make fuzz       every libFuzzer harness for FUZZ_SECONDS each (see "How we test" in README.md)
 
 PKGS     := libsodium openssl libmnl libnftables libcjson libcurl libprotobuf-c
 CC       ?= cc
@@ -21,11 +22,19 @@ CMD_SRCS := $(wildcard cmd/*.c)
 PROTOS   := $(wildcard attest/proto/*.proto)
 GEN_SRCS := $(patsubst attest/proto/%.proto,build/gen/%.pb-c.c,$(PROTOS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_SECONDS ?= 600
 
 VARIANT  ?= release
 ifeq ($(VARIANT),asan)
 OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDOPT    := -fsanitize=address,undefined
+else ifeq ($(VARIANT),fuzz)
+# libFuzzer: the library is instrumented for coverage, the harnesses link the fuzzer's main.
+CC       := clang
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	    -fno-sanitize-recover=undefined
+LDOPT    := -fsanitize=fuzzer,address,undefined
 else
 OPT      := -O2 -g
 LDOPT    :=
@@ -36,13 +45,14 @@ CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INCS) $(PKG_CFLAGS) $(CFLAGS)
 LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS)) $(patsubst build/gen/%.c,$(B)/gen/%.o,$(GEN_SRCS))
 CMD_OBJS := $(patsubst %.c,$(B)/%.o,$(CMD_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
+FUZZ_BINS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
 PREFIX   ?= /usr/local
 BINDIR   := $(PREFIX)/bin
 UNITDIR  := $(PREFIX)/lib/systemd/system
 DOCDIR   := $(PREFIX)/share/doc/tng-wg
 
-.PHONY: all asan deps test test-asan test-unit demo bench install clean
+.PHONY: all asan deps test test-asan test-unit demo bench install clean fuzz fuzz-bins fuzz-merge
 # Generated protobuf sources are kept: every object may include them.
 .SECONDARY: $(GEN_SRCS) $(GEN_SRCS:.c=.h)
 all: $(B)/tng-wg $(B)/tng-wg-userspace
@@ -66,6 +76,13 @@ $(B)/tests/%: tests/unit/%.c tests/unit/test.h $(B)/libtngwg.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -o $@ $< $(B)/libtngwg.a $(PKG_LIBS) -lm
 
+# Harnesses: only in the fuzz variant (make VARIANT=fuzz fuzz-bins).
+fuzz-bins: $(FUZZ_BINS)
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(B)/libtngwg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -o $@ $< $(B)/libtngwg.a $(PKG_LIBS) -lm
+
 $(B)/gen/%.o: build/gen/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O2 -g $(OPT) $(INCS) $(PKG_CFLAGS) -w -c -o $@ $<
@@ -86,7 +103,8 @@ deps:
 test: deps
 	$(MAKE) VARIANT=release all unit-bins
 	$(MAKE) VARIANT=asan all unit-bins
-	tests/run.sh --variants "release asan"
+	$(MAKE) VARIANT=fuzz fuzz-bins
+	tests/run.sh --variants "release asan" --fuzz-seconds 20
 
 test-asan: deps
 	$(MAKE) VARIANT=asan all unit-bins
@@ -111,6 +129,16 @@ install: all
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' dist/tng-wg@.service.in >$(DESTDIR)$(UNITDIR)/tng-wg@.service
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -m 0644 netns-scripts/configs/mesh-two-way-ra.json $(DESTDIR)$(DOCDIR)/node.json.example
+
+# Each harness FUZZ_SECONDS on its corpus; new inputs go to build/fuzz/corpus, not fuzz/corpus.
+fuzz:
+	$(MAKE) VARIANT=fuzz fuzz-bins
+	fuzz/run.sh --seconds $(FUZZ_SECONDS)
+
+# Add to fuzz/corpus/NAME what fuzzing found (build/fuzz/corpus/NAME) that brings new coverage.
+fuzz-merge:
+	$(MAKE) VARIANT=fuzz fuzz-bins
+	fuzz/run.sh --merge
 
 clean:
 	rm -rf build

@@ -19,8 +19,13 @@ static uint8_t *member_bytes(const cJSON *jwk, const char *name, size_t *len, ch
 		snprintf(err, errlen, "jwk member \"%s\" missing or not a string", name);
 		return NULL;
 	}
-	if (b64_decode(m->valuestring, strlen(m->valuestring), &out, len) != 0 || *len == 0) {
+	if (b64_decode(m->valuestring, strlen(m->valuestring), &out, len) != 0) {
 		snprintf(err, errlen, "jwk member \"%s\" is not valid base64", name);
+		return NULL;
+	}
+	if (*len == 0) {
+		free(out);
+		snprintf(err, errlen, "jwk member \"%s\" is empty", name);
 		return NULL;
 	}
 	return out;

@@ -376,7 +376,8 @@ static void read_transport(struct hs_session *s, const uint8_t *frame, size_t le
 		fail(s, HS_PROTOCOL_ERROR, false, "out of memory");
 		return;
 	}
-	memcpy(s->message + s->message_len, s->scratch + 1, n);
+	if (n) /* an empty chunk may come before any buffer exists */
+		memcpy(s->message + s->message_len, s->scratch + 1, n);
 	s->message_len += n;
 	if (more)
 		return;

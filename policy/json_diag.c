@@ -176,6 +176,47 @@ static bool is_hex(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* s->p at the 'u' of a \\u escape: reads its code unit and moves past it. */
+static bool scan_hex4(struct scan *s, unsigned *unit)
+{
+	*unit = 0;
+	for (int i = 1; i <= 4; i++) {
+		char c = s->p[i];
+		if (!is_hex(c)) {
+			s->p += i;
+			return scan_fail(s, "4 hex digits after \\u");
+		}
+		*unit = *unit << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	s->p += 5;
+	return true;
+}
+
+/* UTF-16 surrogates must pair up (cJSON refuses the string otherwise). */
+static bool scan_unicode_escape(struct scan *s)
+{
+	unsigned unit, low;
+	if (!scan_hex4(s, &unit))
+		return false;
+	if (unit >= 0xdc00 && unit <= 0xdfff) {
+		s->p -= 6;
+		return scan_fail(s, "a \\u escape other than an unpaired low surrogate (\\uDC00-\\uDFFF)");
+	}
+	if (unit < 0xd800 || unit > 0xdbff)
+		return true;
+	if (s->p[0] != '\\' || s->p[1] != 'u')
+		return scan_fail(s, "a \\uDC00-\\uDFFF escape completing the surrogate pair");
+	const char *second = s->p;
+	s->p++;
+	if (!scan_hex4(s, &low))
+		return false;
+	if (low < 0xdc00 || low > 0xdfff) {
+		s->p = second;
+		return scan_fail(s, "a \\uDC00-\\uDFFF escape completing the surrogate pair");
+	}
+	return true;
+}
+
 static bool scan_string(struct scan *s)
 {
 	s->p++; /* opening quote */
@@ -192,12 +233,8 @@ static bool scan_string(struct scan *s)
 		if (c == '\\') {
 			s->p++;
 			if (*s->p == 'u') {
-				for (int i = 1; i <= 4; i++)
-					if (!is_hex(s->p[i])) {
-						s->p += i;
-						return scan_fail(s, "4 hex digits after \\u");
-					}
-				s->p += 5;
+				if (!scan_unicode_escape(s))
+					return false;
 				continue;
 			}
 			if (!*s->p || !strchr("\"\\/bfnrt", *s->p))

@@ -9,6 +9,7 @@ packages=(
   wireguard-tools wireguard-go iperf3 nftables iproute2 tcpdump socat procps psmisc iputils-ping
   python3-cryptography golang-go golang-github-containerd-ttrpc-dev
   jq curl prometheus systemd
+  clang libclang-rt-14-dev llvm-14  # the fuzz harnesses: libFuzzer and sanitizer runtimes, llvm-symbolizer
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -4,23 +4,27 @@
 # program that exits non-zero without printing a FAIL line counts as one failure.
 # The engine's offloads are on in the release run and off (TNGWG_OFFLOAD=0) in the asan run, so
 # the suite passes both ways (wg_offload covers both modes in each run); a TNGWG_OFFLOAD set in
-# the environment holds for every variant.
-#   tests/run.sh [--variants "release asan"] [--only unit|e2e] [--filter REGEX]
+# the environment holds for every variant. With --fuzz-seconds N, every libFuzzer harness
+# (build/fuzz/fuzz_*, make VARIANT=fuzz fuzz-bins) also runs N seconds on its committed corpus
+# (group "fuzz"; a crash is a FAIL naming its file).
+#   tests/run.sh [--variants "release asan"] [--only unit|e2e|fuzz] [--filter REGEX] [--fuzz-seconds N]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 variants="release"
 only=""
 filter="."
+fuzz_seconds=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --variants) variants="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --filter) filter="$2"; shift 2 ;;
+    --fuzz-seconds) fuzz_seconds="$2"; shift 2 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 
-if [ "$(id -u)" -ne 0 ] && [ "$only" != unit ]; then
+if [ "$(id -u)" -ne 0 ] && [ "$only" != unit ] && [ "$only" != fuzz ]; then
   echo "run.sh: the end-to-end tests need root (network namespaces, nftables, TUN)" >&2
   echo "0 passed, 1 failed"
   exit 1
@@ -57,6 +61,7 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 offload_override=${TNGWG_OFFLOAD-}
 for variant in $variants; do
+  [ "$only" = fuzz ] && break
   if [ -n "$offload_override" ]; then
     export TNGWG_OFFLOAD=$offload_override
   elif [ "$variant" = asan ]; then
@@ -82,6 +87,15 @@ for variant in $variants; do
     done
   fi
 done
+
+if [ "$fuzz_seconds" -gt 0 ] && { [ -z "$only" ] || [ "$only" = fuzz ]; }; then
+  for t in fuzz/fuzz_*.c; do
+    name=$(basename "$t" .c)
+    name=${name#fuzz_}
+    [[ "fuzz_$name" =~ $filter ]] || continue
+    run_one fuzz "fuzz/$name" fuzz/run.sh --ci --seconds "$fuzz_seconds" "$name"
+  done
+fi
 
 if [ ${#failed_names[@]} -gt 0 ]; then
   echo "failed: ${failed_names[*]}"

@@ -133,6 +133,13 @@ TEST(json_syntax_positions)
 	CHECK(fails_with("", "t.json:1:1: JSON syntax error: expected a value (object, array, string, "
 			 "number, true, false or null), got end of file"));
 	CHECK(fails_with("[]", "t.json: (top level): expected an object, got an array"));
+	/* Unpaired UTF-16 surrogates, which cJSON refuses, are located like any syntax error. */
+	CHECK(fails_with("{\"a\": \"\\udefd\"}", "t.json:1:8: JSON syntax error: expected a \\u escape "
+			 "other than an unpaired low surrogate (\\uDC00-\\uDFFF), got '\\'"));
+	CHECK(fails_with("{\"a\": \"\\ud800x\"}", "t.json:1:14: JSON syntax error: expected a "
+			 "\\uDC00-\\uDFFF escape completing the surrogate pair, got 'x'"));
+	CHECK(fails_with("{\"\\ud83d\\ude00\": 1}", "t.json: \xf0\x9f\x98\x80: unknown field, expected one of: "
+			 "add_ingress, add_egress, overlay, control_interface, metric, trace, admin_bind"));
 }
 
 TEST(one_way_roles)
