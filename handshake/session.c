@@ -509,8 +509,9 @@ void hs_session_provide_verdict(struct hs_session *s, bool accept, enum hs_reaso
 	if (s->state != HS_SESSION_RUNNING || !s->verification_requested || s->verdict_sent)
 		return;
 	if (!accept) {
-		reject(s, reason_if_rejected != HS_OK ? reason_if_rejected : HS_VERIFICATION_FAILED,
-		       detail);
+		/* Only a reason the peer knows goes on the wire. */
+		bool known = reason_if_rejected != HS_OK && (unsigned)reason_if_rejected < HS_REASON_COUNT;
+		reject(s, known ? reason_if_rejected : HS_VERIFICATION_FAILED, detail);
 		return;
 	}
 	s->result.peer_attested = true;

@@ -49,6 +49,7 @@ struct node {
 	/* deferred answers */
 	struct hs_conn *pending_evidence, *pending_verdict;
 	bool pending_accept;
+	enum hs_reason reject_reason; /* 0: verification_failed */
 };
 
 static bool json_has(const char *json, const char *role, const uint8_t key[32])
@@ -111,7 +112,7 @@ static void owner_need_verification(void *ctx, struct hs_conn *c, const struct s
 		n->pending_accept = accept;
 		return;
 	}
-	hs_conn_provide_verdict(c, accept, HS_VERIFICATION_FAILED,
+	hs_conn_provide_verdict(c, accept, n->reject_reason ? n->reject_reason : HS_VERIFICATION_FAILED,
 				bound ? "policy says no" : "runtime data not bound");
 }
 
@@ -358,6 +359,18 @@ TEST(one_rejects_both_see_reason)
 	check_refused(&p, &p.b, HS_VERIFICATION_FAILED);
 	CHECK(!p.b.failed_initiated && p.a.failed_initiated);
 	CHECK_STR(p.a.detail, "policy says no");
+	pair_stop(&p);
+}
+
+/* An owner's rejection with a reason the protocol does not know goes out as verification_failed. */
+TEST(unknown_reject_reason_sent_as_verification_failed)
+{
+	struct pair p;
+	pair_init(&p, true, true, true, true);
+	p.b.reject_peer = true;
+	p.b.reject_reason = (enum hs_reason)200;
+	handshake_a_to_b(&p, default_cfg());
+	check_refused(&p, &p.b, HS_VERIFICATION_FAILED);
 	pair_stop(&p);
 }
 
@@ -1013,6 +1026,7 @@ int main(void)
 	RUN(deferred_answers_and_large_evidence);
 	RUN(evidence_over_limit_refused);
 	RUN(one_rejects_both_see_reason);
+	RUN(unknown_reject_reason_sent_as_verification_failed);
 	RUN(replayed_evidence_fails_binding);
 	RUN(attestation_required_but_peer_will_not);
 	RUN(no_ra_both_sides_still_keyed);
