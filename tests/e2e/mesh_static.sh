@@ -159,7 +159,7 @@ as_stall_and_back() {
 	check mesh_static.as_stall_kept_2_up mesh_peer_is 1 2 up
 	check mesh_static.as_stall_cuts_2 wait_for 40 cut 1 2
 	check mesh_static.as_stall_cuts_3 wait_for 40 cut 1 3
-	check mesh_static.as_stall_token_expired grep -q "$(mesh_ip 3): its attestation token expired at .* without a renewal" "$MESH_DIR/node1.log"
+	check mesh_static.as_stall_token_expired grep -q "$(mesh_ip 3) (failed, token_expired): its attestation token expired at .* without a renewal" "$MESH_DIR/node1.log"
 	echo ok >"$MESH_DIR/as/mode"
 	check mesh_static.as_back_2_up wait_for 40 static_up 1 2
 	check mesh_static.as_back_3_up wait_for 40 static_up 1 3

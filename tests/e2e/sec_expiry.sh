@@ -46,7 +46,7 @@ lapse_without_renewal() {
 	check sec_expiry.kept_while_valid wait_for 15 mesh_peer_error_has 1 2 "tunnel kept until its token expires"
 	check sec_expiry.kept_up mesh_peer_is 1 2 up
 	check sec_expiry.removed_at_expiry wait_for 20 mesh_wg_lacks 1 2
-	check sec_expiry.removal_says_why grep -q "$(mesh_ip 2): its attestation token expired at .* without a renewal" "$MESH_DIR/node1.log"
+	check sec_expiry.removal_says_why grep -q "$(mesh_ip 2) (failed, token_expired): its attestation token expired at .* without a renewal" "$MESH_DIR/node1.log"
 	check sec_expiry.not_up test "$(mesh_peer 1 2 state)" != up
 	mesh_capture_start
 	check sec_expiry.fails_closed mesh_refused 1 2 tcp 9001 "$marker-lapsed"
