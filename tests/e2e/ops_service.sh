@@ -69,7 +69,7 @@ service_protocol() {
 	check ops_service.traffic mesh_reaches 1 2 tcp 9001 "tngwg-service-$RANDOM"
 	check ops_service.sigterm_sent kill -TERM "$pid"
 	check ops_service.stopping_notified wait_for 10 notified '^STOPPING=1$'
-	check ops_service.stopped wait_for 10 test -z "$(mesh_node_daemons 1)"
+	check ops_service.stopped wait_for 10 no_daemon 1
 }
 
 json_logs() {
@@ -82,6 +82,7 @@ json_logs() {
 }
 
 not() { ! "$@"; }
+no_daemon() { [ -z "$(mesh_node_daemons "$1")" ]; }
 
 unit_checks
 if mesh_create 2; then
