@@ -104,11 +104,11 @@ test: deps
 	$(MAKE) VARIANT=release all unit-bins
 	$(MAKE) VARIANT=asan all unit-bins
 	$(MAKE) VARIANT=fuzz fuzz-bins
-	tests/run.sh --variants "release asan" --fuzz-seconds 20
+	tests/run.sh --variants "release asan" --fuzz-seconds 20 --jobs 2
 
 test-asan: deps
 	$(MAKE) VARIANT=asan all unit-bins
-	tests/run.sh --variants asan
+	tests/run.sh --variants asan --jobs 2
 
 test-unit:
 	$(MAKE) VARIANT=release all unit-bins

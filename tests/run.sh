@@ -7,19 +7,24 @@
 # the environment holds for every variant. With --fuzz-seconds N, every libFuzzer harness
 # (build/fuzz/fuzz_*, make VARIANT=fuzz fuzz-bins) also runs N seconds on its committed corpus
 # (group "fuzz"; a crash is a FAIL naming its file).
-#   tests/run.sh [--variants "release asan"] [--only unit|e2e|fuzz] [--filter REGEX] [--fuzz-seconds N]
+# End-to-end scripts run --jobs at a time (default 1): each lives in namespaces, files and names of
+# its own. A script with the line "# run alone" (one that loads the machine) runs with no other.
+#   tests/run.sh [--variants "release asan"] [--only unit|e2e|fuzz] [--filter REGEX]
+#                [--fuzz-seconds N] [--jobs N]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 variants="release"
 only=""
 filter="."
 fuzz_seconds=0
+jobs=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --variants) variants="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --filter) filter="$2"; shift 2 ;;
     --fuzz-seconds) fuzz_seconds="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -34,14 +39,32 @@ passed=0
 failed=0
 failed_names=()
 logdir=$(mktemp -d /tmp/tngwg-tests.XXXXXX)
+declare -A running_label running_variant running_start
 
-run_one() { # variant label command...
+log_of() { echo "$logdir/${1}-${2//\//_}.log"; } # variant label
+
+start_one() { # variant label command...: runs it in the background
   local variant=$1 label=$2; shift 2
-  local log="$logdir/${variant}-${label//\//_}.log"
-  local start=$SECONDS
-  TNGWG_BUILD="build/$variant" "$@" >"$log" 2>&1
-  local rc=$?
-  local p f
+  TNGWG_BUILD="build/$variant" "$@" >"$(log_of "$variant" "$label")" 2>&1 &
+  running_label[$!]=$label
+  running_variant[$!]=$variant
+  running_start[$!]=$SECONDS
+}
+
+# Waits for one running test (any, or the one given) and reports it.
+finish_one() {
+  local pid rc
+  if [ $# -gt 0 ]; then
+    pid=$1
+    wait "$pid"
+  else
+    wait -n -p pid "${!running_label[@]}"
+  fi
+  rc=$?
+  local variant=${running_variant[$pid]} label=${running_label[$pid]} start=${running_start[$pid]}
+  unset "running_label[$pid]" "running_variant[$pid]" "running_start[$pid]"
+  local log p f
+  log=$(log_of "$variant" "$label")
   p=$(grep -c '^PASS ' "$log")
   f=$(grep -c '^FAIL ' "$log")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -55,6 +78,30 @@ run_one() { # variant label command...
     failed_names+=("$variant $label")
     sed 's/^/    | /' "$log" | tail -n 60
   fi
+}
+
+finish_all() {
+  while [ ${#running_label[@]} -gt 0 ]; do
+    finish_one
+  done
+}
+
+run_one() { # variant label command...: runs it alone, in the foreground
+  finish_all
+  start_one "$@"
+  finish_one $!
+}
+
+# Keeps at most $jobs running; a script marked "# run alone" waits for all and runs by itself.
+run_e2e() { # variant label script
+  if grep -qx '# run alone' "$3"; then
+    run_one "$1" "$2" bash "$3"
+    return
+  fi
+  while [ ${#running_label[@]} -ge "$jobs" ]; do
+    finish_one
+  done
+  start_one "$1" "$2" bash "$3"
 }
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
@@ -83,9 +130,10 @@ for variant in $variants; do
       [ -f "$t" ] || continue
       name=$(basename "$t" .sh)
       [[ "$name" =~ $filter ]] || continue
-      run_one "$variant" "e2e/$name" bash "$t"
+      run_e2e "$variant" "e2e/$name" "$t"
     done
   fi
+  finish_all # the next variant sets its own environment
 done
 
 if [ "$fuzz_seconds" -gt 0 ] && { [ -z "$only" ] || [ "$only" = fuzz ]; }; then

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # A rogue host and a careless local sender cannot keep honest peers out. Four nodes run the
 # scenario config (two-way attestation); p1 is the rogue host.
 #   - p1, with eight addresses, holds connections to node 1's handshake port open with half a frame

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # tng-wg against itself and against wireguard-go, each side initiating in turn, over an IPv4 and an
 # IPv6 outer network: pings over the inner IPv4 and IPv6 addresses, exact byte counts for ten pings,
 # `wg show` fields, and a 64 MiB TCP transfer with a forced rekey (SIGUSR1 to every tng-wg side) in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run alone
 # The engine's offloads against wireguard-go and against itself, with offloads on and with
 # TNGWG_OFFLOAD=0: 24 MiB TCP transfers each way (inner IPv4 one way, IPv6 the other: TSO
 # super-packets cut on send, coalesced on receive) checked by SHA-256; UDP sent with UDP_SEGMENT
