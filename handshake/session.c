@@ -428,7 +428,8 @@ struct hs_session *hs_session_new(const struct hs_session_config *cfg,
 		return NULL;
 	}
 	noise_xx_init(&s->noise, s->cfg.initiator, (const uint8_t *)PROLOGUE, strlen(PROLOGUE),
-		      s->cfg.static_private, NULL);
+		      s->cfg.static_private, s->cfg.static_public, NULL);
+	s->cfg.static_public = NULL; /* the caller's, valid only during this call */
 	if (s->cfg.initiator)
 		write_hello(s); /* -> e with our hello */
 	return s;
