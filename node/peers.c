@@ -30,6 +30,7 @@
 /* A token accepted when it had (by this node's clock) already expired still gets this long for
  * its renewal before its tunnel goes. */
 #define LAPSE_GRACE_S 10
+#define KNOWN_REWRITE_DELAY_NS NSEC_PER_SEC
 
 enum node_peer_state {
 	NODE_PEER_IDLE,      /* known, no tunnel, nothing in progress */
@@ -118,6 +119,8 @@ struct peers {
 	struct loop_timer age_timer;
 	struct peers_counters counters;
 	char known_path[256]; /* addresses that had a tunnel, one per line */
+	struct loop_timer known_timer; /* the list's rewrite after a tunnel ended */
+	bool known_rewritten;          /* by this run */
 };
 
 static void addr_text(uint32_t addr, char *buf, size_t len)
@@ -486,10 +489,18 @@ static void schedule_lapse(struct node_peer *np)
 	loop_timer_arm_in(np->owner->loop, &np->lapse_timer, (uint64_t)left * NSEC_PER_SEC);
 }
 
-/* ---- peers known across restarts ---- */
+/*
+ * ---- peers known across restarts ----
+ * The first new tunnel rewrites the list a previous run left; later ones append their address
+ * at once (a node killed a moment later still knows it), which costs the same however many peers
+ * there are. A tunnel's end is written by rewriting the whole list (which also drops repeated
+ * addresses), at most once per KNOWN_REWRITE_DELAY, and when the node stops.
+ */
 
 static void known_save(struct peers *p)
 {
+	loop_timer_cancel(p->loop, &p->known_timer);
+	p->known_rewritten = true;
 	char tmp[sizeof(p->known_path) + 4];
 	snprintf(tmp, sizeof(tmp), "%s.new", p->known_path);
 	FILE *f = fopen(tmp, "w");
@@ -503,6 +514,32 @@ static void known_save(struct peers *p)
 	}
 	if (fclose(f) == 0)
 		rename(tmp, p->known_path);
+}
+
+static void on_known_timer(void *ctx)
+{
+	known_save(ctx);
+}
+
+static void known_removed(struct peers *p)
+{
+	if (!loop_timer_armed(&p->known_timer))
+		loop_timer_arm_in(p->loop, &p->known_timer, KNOWN_REWRITE_DELAY_NS);
+}
+
+static void known_add(struct node_peer *np)
+{
+	char a[INET_ADDRSTRLEN];
+	if (!np->owner->known_rewritten) {
+		known_save(np->owner);
+		return;
+	}
+	FILE *f = fopen(np->owner->known_path, "a");
+	if (!f)
+		return;
+	addr_text(np->addr, a, sizeof(a));
+	fprintf(f, "%s\n", a);
+	fclose(f);
 }
 
 static void known_connect(struct peers *p)
@@ -532,7 +569,7 @@ static void mark_failed(struct node_peer *np)
 	np->state = NODE_PEER_FAILED;
 	np->last_used_ns = loop_now_ns();
 	if (was_up)
-		known_save(np->owner);
+		known_removed(np->owner);
 	np->failures++;
 	np->retry_at_ns = loop_now_ns() + backoff_ns(np->failures);
 	if (np->is_static)
@@ -644,7 +681,7 @@ static bool install(struct node_peer *np, const struct hs_result *r, const struc
 	schedule_lapse(np);
 	held_release(np);
 	if (fresh)
-		known_save(p);
+		known_add(np);
 	return true;
 }
 
@@ -939,7 +976,7 @@ static void on_wg_event(void *ctx, struct peer *wg, enum peer_event event)
 		np->state = NODE_PEER_IDLE;
 		record_error(np, "removed_over_uapi", "removed from the WireGuard device over its UAPI; attested again on demand");
 		np->last_used_ns = loop_now_ns();
-		known_save(p);
+		known_removed(p);
 		if (np->is_static)
 			loop_timer_arm_in(p->loop, &np->retry_timer, backoff_ns(1));
 		break;
@@ -997,6 +1034,7 @@ struct peers *peers_new(struct loop *loop, struct device *dev, struct attestatio
 	}
 	loop_timer_init(&p->age_timer, on_age_timer, p);
 	loop_timer_arm_in(loop, &p->age_timer, (uint64_t)AGE_SWEEP_S * NSEC_PER_SEC);
+	loop_timer_init(&p->known_timer, on_known_timer, p);
 	device_set_unrouted_handler(dev, on_unrouted, p);
 	device_set_peer_event_handler(dev, on_wg_event, p);
 	return p;
@@ -1091,6 +1129,8 @@ void peers_free(struct peers *p)
 		conn_ctx_free(p->conns);
 	hs_transport_free(p->hs);
 	loop_timer_cancel(p->loop, &p->age_timer);
+	if (loop_timer_armed(&p->known_timer))
+		known_save(p); /* the tunnels as they were, before they are removed below */
 	while (p->list) {
 		struct node_peer *np = p->list;
 		uninstall(np);
