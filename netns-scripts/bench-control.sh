@@ -9,7 +9,8 @@
 #               node's tngwg_handshakes_total), the node's CPU seconds in that time, handshakes
 #               per CPU second of the node, and the CPU of the AA, the AS and the load generator
 #   peers       a fresh node: its RSS once up (idle); then BENCH_PEERS initiators complete one
-#               handshake each and stay installed: its RSS then, and the growth per peer
+#               handshake each and stay installed: how long that took and the node's CPU in it,
+#               its RSS then, and the growth per peer
 #   mesh        BENCH_MESH_NODES nodes whose overlay.peers lists them all, their daemons started
 #               at once: how long the start-up took (until every `tng-wg up -d` returned), and
 #               from then until every node has every other as up (the last tunnel's install in
@@ -129,13 +130,15 @@ EOF
 
 measure_peers() {
 	load_rig "$BENCH_PEERS" || return 1
-	local node idle lp up
+	local node idle lp up c0 t0 c1 t1
 	node=$(mesh_node_daemons 1)
 	sleep 2
 	idle=$(rss_kib "$node")
+	c0=$(cpu_seconds "$node") t0=$(now)
 	load --count "$BENCH_PEERS" --once &
 	lp=$!
 	wait_for 300 grep -q '^installed' "$T_TMP/load.out" &&
+		c1=$(cpu_seconds "$node") t1=$(now) &&
 		wait_for 30 test "$(metric 1 'tngwg_peers{state="up"}')" = "$BENCH_PEERS" || {
 		echo "bench-control: $BENCH_PEERS peers did not come up: $(tail -n 1 "$T_TMP/load.err")" >&2
 		kill $(load_pid)
@@ -148,6 +151,8 @@ measure_peers() {
 	record idle_rss_mib "$(awk -v k="$idle" 'BEGIN { print k / 1024 }')"
 	record peers_rss_mib "$(awk -v k="$up" 'BEGIN { print k / 1024 }')"
 	record per_peer_kib "$(awk -v a="$idle" -v b="$up" -v n="$BENCH_PEERS" 'BEGIN { print (b - a) / n }')"
+	record peers_join_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+	record peers_join_node_cpu_s "$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')"
 }
 
 # Node K shows every other node of the mesh as up.
@@ -242,6 +247,8 @@ rows = [
     ("idle_rss_mib", "idle node RSS, MiB", ("<", 16)),
     ("peers_rss_mib", f"node RSS with {peers} peers, MiB", None),
     ("per_peer_kib", "memory per peer, KiB", ("<", 2)),
+    ("peers_join_s", f"{peers} peers joining: time, s", None),
+    ("peers_join_node_cpu_s", f"{peers} peers joining: node CPU, s", None),
 ]
 def fmt(x):
     return "-" if x is None else ("%.3g" % x if abs(x) < 1000 else "%.0f" % x)
