@@ -31,6 +31,7 @@
  * its renewal before its tunnel goes. */
 #define LAPSE_GRACE_S 10
 #define KNOWN_REWRITE_DELAY_NS NSEC_PER_SEC
+#define LAST_ERROR_MAX 384
 
 enum node_peer_state {
 	NODE_PEER_IDLE,      /* known, no tunnel, nothing in progress */
@@ -90,7 +91,7 @@ struct node_peer {
 	int64_t token_exp;
 	time_t attested_at;
 	unsigned attestations;
-	char last_error[384];
+	char *last_error; /* NULL when there is none: most peers never have one */
 	time_t last_error_at;
 	bool peer_attested;
 };
@@ -150,6 +151,17 @@ static void format_time(int64_t t, char *buf, size_t len)
 	struct tm tm;
 	gmtime_r(&tt, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *error_of(const struct node_peer *np)
+{
+	return np->last_error ? np->last_error : "";
+}
+
+static void clear_error(struct node_peer *np)
+{
+	free(np->last_error);
+	np->last_error = NULL;
 }
 
 /* ---- held packets ---- */
@@ -264,6 +276,7 @@ static void peer_forget(struct node_peer *np)
 	loop_timer_cancel(p->loop, &np->reattest_timer);
 	loop_timer_cancel(p->loop, &np->lapse_timer);
 	loop_timer_cancel(p->loop, &np->kick_timer);
+	clear_error(np);
 	free(np);
 }
 
@@ -349,11 +362,14 @@ static void peer_log(struct node_peer *np, enum log_level level, const char *rea
 
 static void set_error(struct node_peer *np, const char *fmt, va_list ap)
 {
-	vsnprintf(np->last_error, sizeof(np->last_error), fmt, ap);
+	char text[LAST_ERROR_MAX];
+	vsnprintf(text, sizeof(text), fmt, ap);
 	/* An AS's reply text may span lines; keep the error one line, as a peer's reported detail is. */
-	for (char *s = np->last_error; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
+	for (char *c = text; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	clear_error(np);
+	np->last_error = strdup(text);
 	np->last_error_at = time(NULL);
 }
 
@@ -366,7 +382,7 @@ static void record_error(struct node_peer *np, const char *reason, const char *f
 	va_start(ap, fmt);
 	set_error(np, fmt, ap);
 	va_end(ap);
-	peer_log(np, LOG_WARN, reason, "%s", np->last_error);
+	peer_log(np, LOG_WARN, reason, "%s", error_of(np));
 }
 
 static void uninstall(struct node_peer *np)
@@ -585,7 +601,7 @@ static void fail_peer(struct node_peer *np, const char *reason, const char *fmt,
 	set_error(np, fmt, ap);
 	va_end(ap);
 	mark_failed(np);
-	peer_log(np, LOG_WARN, reason, "%s%s", np->last_error, was_up ? "; tunnel removed, its flows cut" : "");
+	peer_log(np, LOG_WARN, reason, "%s%s", error_of(np), was_up ? "; tunnel removed, its flows cut" : "");
 }
 
 static void on_lapse_timer(void *ctx)
@@ -671,7 +687,7 @@ static bool install(struct node_peer *np, const struct hs_result *r, const struc
 	np->attested_at = time(NULL);
 	np->last_used_ns = loop_now_ns();
 	np->peer_attested = r->peer_attested;
-	np->last_error[0] = '\0';
+	clear_error(np);
 	if (ap->accepted) {
 		snprintf(np->tee, sizeof(np->tee), "%s", ap->tee);
 		snprintf(np->policy_ids, sizeof(np->policy_ids), "%s", ap->policy_ids);
@@ -1149,7 +1165,7 @@ void peers_for_each(struct peers *p, peers_info_fn fn, void *ctx)
 			.addr = np->addr, .state = state_name(np->state), .is_static = np->is_static,
 			.attested = np->peer_attested, .tee = np->tee, .policy_ids = np->policy_ids,
 			.token_exp = np->token_exp, .attested_at = np->attested_at,
-			.attestations = np->attestations, .last_error = np->last_error,
+			.attestations = np->attestations, .last_error = error_of(np),
 			.last_error_at = np->last_error_at, .held_packets = np->held_count,
 			.held_dropped = np->held_dropped, .wg = np->wg,
 		};
