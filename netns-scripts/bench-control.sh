@@ -144,7 +144,7 @@ measure_peers() {
 		kill $(load_pid)
 		return 1
 	}
-	sleep 2 # the tunnels' first WireGuard initiations are sent
+	sleep 5 # the joins settle: the handshakes' connections close, the first WireGuard initiations go out
 	up=$(rss_kib "$node")
 	kill $(load_pid)
 	wait "$lp"

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@
 #define LAPSE_GRACE_S 10
 #define KNOWN_REWRITE_DELAY_NS NSEC_PER_SEC
 #define LAST_ERROR_MAX 384
+#define TRIM_DELAY_NS NSEC_PER_SEC
 
 enum node_peer_state {
 	NODE_PEER_IDLE,      /* known, no tunnel, nothing in progress */
@@ -121,6 +123,8 @@ struct peers {
 	struct peers_counters counters;
 	char known_path[256]; /* addresses that had a tunnel, one per line */
 	struct loop_timer known_timer; /* the list's rewrite after a tunnel ended */
+	struct loop_timer trim_timer;  /* free heap back to the system after handshakes */
+	bool trim_again;               /* a handshake ended since the timer was armed */
 	bool known_rewritten;          /* by this run */
 };
 
@@ -770,6 +774,29 @@ static void incoming_failed(struct node_peer *np, enum hs_reason reason, bool by
 
 /* ---- transport callbacks ---- */
 
+/*
+ * Attested handshakes allocate and free in bursts (sessions, AS requests and replies, tokens), and
+ * the peers' records stay between what they freed, so the heap keeps a burst's high-water mark
+ * in the node's RSS. Free heap pages go back to the system once a second while handshakes end,
+ * and once more a second or two after the last.
+ */
+static void on_trim_timer(void *ctx)
+{
+	struct peers *p = ctx;
+	malloc_trim(0);
+	if (p->trim_again) {
+		p->trim_again = false;
+		loop_timer_arm_in(p->loop, &p->trim_timer, TRIM_DELAY_NS);
+	}
+}
+
+static void trim_later(struct peers *p)
+{
+	p->trim_again = true;
+	if (!loop_timer_armed(&p->trim_timer))
+		loop_timer_arm_in(p->loop, &p->trim_timer, TRIM_DELAY_NS);
+}
+
 static void conn_ctx_free(struct conn_ctx *cc)
 {
 	struct peers *p = cc->owner;
@@ -873,6 +900,7 @@ static void hs_done(void *ctx, struct hs_conn *c, const struct sockaddr *peer, c
 	uint32_t addr = sockaddr_ipv4(peer);
 	struct appraisal ap;
 	conn_ctx_release(c, &ap);
+	trim_later(p);
 	char a[INET_ADDRSTRLEN];
 	addr_text(addr, a, sizeof(a));
 	struct node_peer *np = addr ? peer_find_or_add(p, addr) : NULL;
@@ -902,6 +930,7 @@ static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
 	uint32_t addr = peer ? sockaddr_ipv4(peer) : 0;
 	struct appraisal ap;
 	conn_ctx_release(c, &ap);
+	trim_later(p);
 	p->counters.attested_failed[reason < HS_REASON_COUNT ? reason : HS_PROTOCOL_ERROR]++;
 	struct node_peer *np = addr ? peer_find(p, addr) : NULL;
 	if (np && np->outgoing == c)
@@ -1051,6 +1080,7 @@ struct peers *peers_new(struct loop *loop, struct device *dev, struct attestatio
 	loop_timer_init(&p->age_timer, on_age_timer, p);
 	loop_timer_arm_in(loop, &p->age_timer, (uint64_t)AGE_SWEEP_S * NSEC_PER_SEC);
 	loop_timer_init(&p->known_timer, on_known_timer, p);
+	loop_timer_init(&p->trim_timer, on_trim_timer, p);
 	device_set_unrouted_handler(dev, on_unrouted, p);
 	device_set_peer_event_handler(dev, on_wg_event, p);
 	return p;
@@ -1145,6 +1175,7 @@ void peers_free(struct peers *p)
 		conn_ctx_free(p->conns);
 	hs_transport_free(p->hs);
 	loop_timer_cancel(p->loop, &p->age_timer);
+	loop_timer_cancel(p->loop, &p->trim_timer);
 	if (loop_timer_armed(&p->known_timer))
 		known_save(p); /* the tunnels as they were, before they are removed below */
 	while (p->list) {
