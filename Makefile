@@ -4,7 +4,8 @@
 #   make test       deps + the whole suite, release and ASan/UBSan builds
 #   make test-asan  the whole suite against the ASan/UBSan build only
 #   make demo       a 4-node netns mesh with the stand-in AA and AS
-#   make bench      the data path against bare veth and wireguard-go (table and build/bench.json)
+#   make bench      the data path against bare veth and wireguard-go, then the control plane
+#                   (handshakes/s, mesh connect time, memory per peer); tables and build/bench.json
 #   make install    the binary, the systemd unit and the docs under PREFIX (default /usr/local)
 #   make fuzz       every libFuzzer harness for FUZZ_SECONDS each (see "How we test" in README.md)
 

@@ -84,8 +84,23 @@ static X509 *decode_cert(const cJSON *item)
 	return cert;
 }
 
+/* Narrows [*from, *until] to the times every certificate of chain is valid. */
+static void chain_validity(STACK_OF(X509) *chain, int64_t *from, int64_t *until)
+{
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		X509 *cert = sk_X509_value(chain, i);
+		struct tm tm;
+		int64_t t;
+		if (ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) == 1 && (t = timegm(&tm)) > *from)
+			*from = t;
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1 && (t = timegm(&tm)) < *until)
+			*until = t;
+	}
+}
+
+/* On success [*from, *until] is when the verified chain (anchor included) is valid. */
 static bool chain_verifies(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *store, int64_t now,
-			   char *err, size_t errlen)
+			   int64_t *from, int64_t *until, char *err, size_t errlen)
 {
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	bool ok = false;
@@ -95,6 +110,15 @@ static bool chain_verifies(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *st
 		 * usage without clientAuth, or a key usage without digitalSignature, is refused). */
 		X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
 		ok = X509_verify_cert(ctx) == 1;
+		/* Checked at now, so now is within: a validity that cannot be read narrows it to now. */
+		*from = *until = now;
+		if (ok) {
+			*from = INT64_MIN;
+			*until = INT64_MAX;
+			chain_validity(X509_STORE_CTX_get0_chain(ctx), from, until);
+			if (*from > now || *until < now)
+				*from = *until = now;
+		}
 		if (!ok)
 			snprintf(err, errlen, "x5c does not chain to a trusted certificate: %s (depth %d)",
 				 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)),
@@ -106,8 +130,8 @@ static bool chain_verifies(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *st
 	return ok;
 }
 
-EVP_PKEY *token_endorsed_key(const cJSON *jwk, X509_STORE *store, int64_t now, char *err,
-			     size_t errlen)
+static EVP_PKEY *endorsed_key(const cJSON *jwk, X509_STORE *store, int64_t now, int64_t *from,
+			      int64_t *until, char *err, size_t errlen)
 {
 	const cJSON *x5c = member(jwk, "x5c"), *item;
 	if (!cJSON_IsArray(x5c) || cJSON_GetArraySize(x5c) == 0) {
@@ -135,7 +159,7 @@ EVP_PKEY *token_endorsed_key(const cJSON *jwk, X509_STORE *store, int64_t now, c
 		snprintf(err, errlen, "the public key of x5c[0] differs from the jwk");
 		goto fail;
 	}
-	if (!chain_verifies(leaf, untrusted, store, now, err, errlen))
+	if (!chain_verifies(leaf, untrusted, store, now, from, until, err, errlen))
 		goto fail;
 	X509_free(leaf);
 	sk_X509_pop_free(untrusted, X509_free);
@@ -145,6 +169,13 @@ fail:
 	X509_free(leaf);
 	sk_X509_pop_free(untrusted, X509_free);
 	return NULL;
+}
+
+EVP_PKEY *token_endorsed_key(const cJSON *jwk, X509_STORE *store, int64_t now, char *err,
+			     size_t errlen)
+{
+	int64_t from, until;
+	return endorsed_key(jwk, store, now, &from, &until, err, errlen);
 }
 
 struct jws_alg {
@@ -221,9 +252,13 @@ static bool signature_verifies(EVP_PKEY *key, const struct jws_alg *alg, const c
 	return ok;
 }
 
-/* The trusted key of the header, recording the "key" check; NULL when untrusted. */
-static EVP_PKEY *header_key(const cJSON *header, const struct token_expect *ex, int64_t now,
-			    struct token_result *res)
+#define KEY_BY_JWKS "jwk equals a key of the AS's JWKS"
+#define KEY_BY_CHAIN "jwk matches x5c[0], which chains to a trusted CA"
+
+/* The trusted key of the header (text: its base64url form), recording the "key" check; NULL
+ * when untrusted. */
+static EVP_PKEY *header_key(const cJSON *header, const char *text, size_t text_len,
+			    const struct token_expect *ex, int64_t now, struct token_result *res)
 {
 	const cJSON *jwk = member(header, "jwk");
 	char why[200] = "";
@@ -240,21 +275,30 @@ static EVP_PKEY *header_key(const cJSON *header, const struct token_expect *ex, 
 		record(res, "key", false, TOKEN_NO_TRUST_ANCHOR, "no trust anchor configured or fetched");
 		return NULL;
 	}
-	EVP_PKEY *key = jwk_public_key(jwk, why, sizeof(why));
+	bool by_jwks;
+	EVP_PKEY *key = trust_anchors_recall(ex->anchors, text, text_len, now, &by_jwks);
+	if (key) {
+		record(res, "key", true, TOKEN_OK, "%s", by_jwks ? KEY_BY_JWKS : KEY_BY_CHAIN);
+		return key;
+	}
+	key = jwk_public_key(jwk, why, sizeof(why));
 	if (key && trust_anchors_has_key(ex->anchors, key)) {
-		record(res, "key", true, TOKEN_OK, "jwk equals a key of the AS's JWKS");
+		record(res, "key", true, TOKEN_OK, KEY_BY_JWKS);
+		trust_anchors_remember(ex->anchors, text, text_len, key, INT64_MIN, INT64_MAX, true);
 		return key;
 	}
 	EVP_PKEY_free(key);
 	key = NULL;
 	X509_STORE *store = trust_anchors_store(ex->anchors);
+	int64_t from, until;
 	if (!store)
 		snprintf(why, sizeof(why), "jwk matches no trusted JWKS key and no CA certificate is trusted");
 	else
-		key = token_endorsed_key(jwk, store, now, why, sizeof(why));
-	if (key)
-		record(res, "key", true, TOKEN_OK, "jwk matches x5c[0], which chains to a trusted CA");
-	else
+		key = endorsed_key(jwk, store, now, &from, &until, why, sizeof(why));
+	if (key) {
+		record(res, "key", true, TOKEN_OK, KEY_BY_CHAIN);
+		trust_anchors_remember(ex->anchors, text, text_len, key, from, until, false);
+	} else
 		res->key_untrusted = !record(res, "key", false, TOKEN_INVALID, "%s", why);
 	return key;
 }
@@ -495,7 +539,7 @@ enum token_status token_verify(const char *jwt, size_t len, const struct token_e
 		    alg_name ? alg_name : "(none)"))
 		goto out;
 	int64_t now = eval_time(ex);
-	key = header_key(header, ex, now, res);
+	key = header_key(header, jwt, (size_t)(dot1 - jwt), ex, now, res);
 	if (!key)
 		goto out;
 	bool fits = key_fits_alg(key, alg);

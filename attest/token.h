@@ -34,7 +34,8 @@ enum token_status {
 };
 
 struct token_expect {
-	const struct trust_anchors *anchors;   /* NULL or empty: signature cannot be trusted */
+	struct trust_anchors *anchors;         /* NULL or empty: signature cannot be trusted; they
+						  remember the last key they endorsed */
 	const char *const *policy_ids;         /* every one must be covered */
 	size_t n_policy_ids;
 	const cJSON *runtime_data;             /* NULL: not checked */

@@ -7,12 +7,20 @@
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct trust_anchors {
 	X509_STORE *store;
 	size_t n_certs;
 	EVP_PKEY **keys;
 	size_t n_keys;
+	struct {                  /* the last key endorsed, by the header that carried it */
+		char *header;
+		size_t len;
+		EVP_PKEY *key;
+		int64_t not_before, not_after;
+		bool by_jwks;
+	} last;
 };
 
 struct trust_anchors *trust_anchors_new(void)
@@ -30,6 +38,8 @@ void trust_anchors_free(struct trust_anchors *t)
 	if (!t)
 		return;
 	X509_STORE_free(t->store);
+	free(t->last.header);
+	EVP_PKEY_free(t->last.key);
 	for (size_t i = 0; i < t->n_keys; i++)
 		EVP_PKEY_free(t->keys[i]);
 	free(t->keys);
@@ -132,4 +142,33 @@ bool trust_anchors_has_key(const struct trust_anchors *t, const EVP_PKEY *key)
 		if (EVP_PKEY_eq(t->keys[i], key) == 1)
 			return true;
 	return false;
+}
+
+void trust_anchors_remember(struct trust_anchors *t, const char *header, size_t len, EVP_PKEY *key,
+			    int64_t not_before, int64_t not_after, bool by_jwks)
+{
+	char *copy = malloc(len ? len : 1);
+	if (!copy || EVP_PKEY_up_ref(key) != 1) {
+		free(copy);
+		return;
+	}
+	memcpy(copy, header, len);
+	free(t->last.header);
+	EVP_PKEY_free(t->last.key);
+	t->last.header = copy;
+	t->last.len = len;
+	t->last.key = key;
+	t->last.not_before = not_before;
+	t->last.not_after = not_after;
+	t->last.by_jwks = by_jwks;
+}
+
+EVP_PKEY *trust_anchors_recall(struct trust_anchors *t, const char *header, size_t len, int64_t now,
+			       bool *by_jwks)
+{
+	if (!t || !t->last.key || t->last.len != len || memcmp(t->last.header, header, len) ||
+	    now < t->last.not_before || now > t->last.not_after || EVP_PKEY_up_ref(t->last.key) != 1)
+		return NULL;
+	*by_jwks = t->last.by_jwks;
+	return t->last.key;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509_vfy.h>
@@ -30,5 +31,18 @@ bool trust_anchors_empty(const struct trust_anchors *t);
 X509_STORE *trust_anchors_store(const struct trust_anchors *t);
 /* Whether key equals one of the JWKS keys. */
 bool trust_anchors_has_key(const struct trust_anchors *t, const EVP_PKEY *key);
+
+/*
+ * The last token key the anchors endorsed, remembered by the exact text of the token header that
+ * carried it: the same text is the same jwk and x5c, so the tokens of one AS, which all carry one
+ * header, need not be decoded and chain-checked each time. It holds only while now is within
+ * [not_before, not_after], the validity of what endorsed it (the chain's certificates).
+ * trust_anchors_recall returns a new reference, or NULL when the header is not the remembered
+ * one or now is outside; by_jwks says whether a JWKS key (else a chain) endorsed it.
+ */
+void trust_anchors_remember(struct trust_anchors *t, const char *header, size_t len, EVP_PKEY *key,
+			    int64_t not_before, int64_t not_after, bool by_jwks);
+EVP_PKEY *trust_anchors_recall(struct trust_anchors *t, const char *header, size_t len, int64_t now,
+			       bool *by_jwks);
 
 #endif

@@ -296,7 +296,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&peer, 0, sizeof(peer));
 	frame_reader_init(&peer.in, NOISE_MAX_MESSAGE);
 	noise_xx_init(&peer.noise, !cfg.initiator, (const uint8_t *)PROLOGUE, strlen(PROLOGUE),
-		      peer_static, peer_ephemeral);
+		      peer_static, NULL, peer_ephemeral);
 	session = hs_session_new(&cfg, &ops, NULL);
 	if (!session)
 		abort();

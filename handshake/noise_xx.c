@@ -146,7 +146,8 @@ static int decrypt_and_hash(struct noise_xx *hs, const uint8_t *ct, size_t len, 
 }
 
 void noise_xx_init(struct noise_xx *hs, bool initiator, const uint8_t *prologue, size_t prologue_len,
-		   const uint8_t static_private[NOISE_DHLEN], const uint8_t *ephemeral_private)
+		   const uint8_t static_private[NOISE_DHLEN], const uint8_t *static_public,
+		   const uint8_t *ephemeral_private)
 {
 	memset(hs, 0, sizeof(*hs));
 	hs->initiator = initiator;
@@ -154,7 +155,10 @@ void noise_xx_init(struct noise_xx *hs, bool initiator, const uint8_t *prologue,
 	memcpy(hs->ck, hs->h, sizeof(hs->ck));
 	mix_hash(hs, prologue, prologue_len);
 	memcpy(hs->s_priv, static_private, NOISE_DHLEN);
-	crypto_scalarmult_base(hs->s_pub, hs->s_priv);
+	if (static_public)
+		memcpy(hs->s_pub, static_public, NOISE_DHLEN);
+	else
+		crypto_scalarmult_base(hs->s_pub, hs->s_priv);
 	if (ephemeral_private)
 		memcpy(hs->e_priv, ephemeral_private, NOISE_DHLEN);
 	else

@@ -46,9 +46,12 @@ struct noise_xx {
 	uint8_t rs[NOISE_DHLEN], re[NOISE_DHLEN];
 };
 
-/* ephemeral_private NULL = a fresh random key (fixed keys only reproduce test vectors). */
+/* static_public NULL = derived from static_private (callers that keep one static key pass its
+ * public half, saving an X25519 operation per handshake); ephemeral_private NULL = a fresh random
+ * key (fixed keys only reproduce test vectors). */
 void noise_xx_init(struct noise_xx *hs, bool initiator, const uint8_t *prologue, size_t prologue_len,
-		   const uint8_t static_private[NOISE_DHLEN], const uint8_t *ephemeral_private);
+		   const uint8_t static_private[NOISE_DHLEN], const uint8_t *static_public,
+		   const uint8_t *ephemeral_private);
 
 /* Bytes the next handshake message adds to its payload. */
 size_t noise_xx_overhead(const struct noise_xx *hs);

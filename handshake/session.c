@@ -28,7 +28,9 @@ struct hs_session {
 	bool keyed; /* the handshake completed: transport ciphers exist */
 
 	struct frame_reader in;
-	uint8_t *scratch; /* one decrypted frame */
+	uint8_t *scratch; /* one decrypted frame: as large as the largest yet, not max_frame, since
+			     most frames are small and many sessions may run at once */
+	size_t scratch_cap;
 	uint8_t *message; /* a transport-phase message being reassembled */
 	size_t message_len, message_cap, message_max;
 
@@ -248,11 +250,36 @@ static void peer_abort(struct hs_session *s, uint8_t code)
 	fail(s, r, true, "peer aborted the handshake");
 }
 
+#define SCRATCH_MIN 1024
+
+/* The scratch buffer, holding at least len bytes (what it held is wiped when it moves); NULL,
+ * with the session failed, when out of memory. */
+static uint8_t *scratch_for(struct hs_session *s, size_t len)
+{
+	if (len <= s->scratch_cap)
+		return s->scratch;
+	if (len < SCRATCH_MIN)
+		len = SCRATCH_MIN; /* the handshake's and verdicts' frames, and sample evidence */
+	uint8_t *p = malloc(len);
+	if (!p) {
+		fail(s, HS_PROTOCOL_ERROR, false, "out of memory");
+		return NULL;
+	}
+	if (s->scratch)
+		sodium_memzero(s->scratch, s->scratch_cap);
+	free(s->scratch);
+	s->scratch = p;
+	s->scratch_cap = len;
+	return p;
+}
+
 static void read_handshake(struct hs_session *s, const uint8_t *frame, size_t len)
 {
 	unsigned message = s->noise.next_message;
 	size_t plen;
 
+	if (!scratch_for(s, len))
+		return;
 	if (noise_xx_read_message(&s->noise, frame, len, s->scratch, len, &plen) != 0) {
 		fail_on_input(s, "handshake message rejected");
 		return;
@@ -354,6 +381,8 @@ static int grow_message(struct hs_session *s, size_t need)
 
 static void read_transport(struct hs_session *s, const uint8_t *frame, size_t len)
 {
+	if (len >= NOISE_TAGLEN + 1 && !scratch_for(s, len - NOISE_TAGLEN))
+		return;
 	if (len < NOISE_TAGLEN + 1 ||
 	    noise_cipher_decrypt(&s->recv, NULL, 0, frame, len, s->scratch) != 0) {
 		fail_on_input(s, "transport message rejected");
@@ -422,13 +451,9 @@ struct hs_session *hs_session_new(const struct hs_session_config *cfg,
 	s->ctx = ctx;
 	s->message_max = hs_evidence_max_len(s->cfg.max_evidence);
 	frame_reader_init(&s->in, s->cfg.max_frame);
-	s->scratch = malloc(s->cfg.max_frame);
-	if (!s->scratch) {
-		hs_session_free(s);
-		return NULL;
-	}
 	noise_xx_init(&s->noise, s->cfg.initiator, (const uint8_t *)PROLOGUE, strlen(PROLOGUE),
-		      s->cfg.static_private, NULL);
+		      s->cfg.static_private, s->cfg.static_public, NULL);
+	s->cfg.static_public = NULL; /* the caller's, valid only during this call */
 	if (s->cfg.initiator)
 		write_hello(s); /* -> e with our hello */
 	return s;
@@ -441,7 +466,7 @@ void hs_session_free(struct hs_session *s)
 	wipe_secrets(s);
 	frame_reader_free(&s->in);
 	if (s->scratch)
-		sodium_memzero(s->scratch, s->cfg.max_frame);
+		sodium_memzero(s->scratch, s->scratch_cap);
 	free(s->scratch);
 	if (s->message)
 		sodium_memzero(s->message, s->message_cap);

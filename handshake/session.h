@@ -81,6 +81,7 @@ struct hs_session_config {
 	bool initiator;
 	struct hs_local local;
 	uint8_t static_private[32]; /* this node's Noise static key (X25519) */
+	const uint8_t *static_public; /* its public half, or NULL to derive it */
 	size_t max_frame;           /* largest frame payload accepted; 0 or at most 65535 */
 	size_t max_evidence;        /* largest evidence + additional evidence; 0 = default */
 	uint8_t version;            /* 0 = HS_PROTOCOL_VERSION; another value only to test mismatches */

@@ -59,7 +59,7 @@ struct hs_transport {
 	int listen_fd;
 	uint16_t port;
 	struct loop_timer accept_resume;
-	uint8_t static_private[32];
+	uint8_t static_private[32], static_public[32];
 	struct hs_conn *conns;
 	unsigned responders, initiators, lingering;
 	struct source_limit rate;
@@ -447,7 +447,8 @@ static struct hs_session *session_for(struct hs_transport *t, struct hs_conn *c)
 	bool initiator = c->initiator;
 	struct hs_session_config cfg = { .initiator = initiator, .local = t->local,
 					 .max_frame = t->cfg.max_frame,
-					 .max_evidence = t->cfg.max_evidence };
+					 .max_evidence = t->cfg.max_evidence,
+					 .static_public = t->static_public };
 	memcpy(cfg.static_private, t->static_private, sizeof(cfg.static_private));
 	struct hs_session *s = hs_session_new(&cfg, &session_ops, c);
 	sodium_memzero(&cfg, sizeof(cfg));
@@ -677,6 +678,7 @@ struct hs_transport *hs_transport_new(struct loop *loop, const struct hs_transpo
 	source_limit_init(&t->rate, t->cfg.max_per_source_per_second);
 	loop_timer_init(&t->accept_resume, resume_accepting, t);
 	randombytes_buf(t->static_private, sizeof(t->static_private));
+	crypto_scalarmult_base(t->static_public, t->static_private);
 	if (listen_on(t, err, errlen) != 0) {
 		hs_transport_free(t);
 		return NULL;

@@ -11,11 +11,14 @@
 # is not steered), CPU seconds per GB moved on each side (the daemon alone, and every process of
 # the namespace with iperf3 and the kernel work done in their time), and the daemons' peak RSS.
 # It prints a table of medians with the ratios userspace/go, userspace/veth and up/go, and writes
-# the same as JSON. It measures; it asserts nothing.
+# the same as JSON. Then the control plane, in its own section: netns-scripts/bench-control.sh
+# (attested handshakes per second, a mesh's time to connect, memory per peer), whose figures join
+# the same JSON under "control". It measures; it asserts nothing.
 #   netns-scripts/bench.sh
 # Settings: BENCH_SECONDS (5) per iperf3 run, BENCH_ROUNDS (3), BENCH_UDP_RATES ("500M 1G 2G 4G"),
 # BENCH_SETUPS ("veth go userspace up"), BENCH_JSON (build/bench.json), TNGWG_OFFLOAD (0 = engine
-# without offloads).
+# without offloads), BENCH_CONTROL (0 = no control-plane section; its own settings are in
+# bench-control.sh).
 source "$(dirname "$0")/../tests/lib/common.sh"
 source "$ROOT_DIR/netns-scripts/wg-pair.sh"
 source "$ROOT_DIR/netns-scripts/mesh.sh"
@@ -256,4 +259,8 @@ doc = {
 json.dump(doc, open(out, "w"), indent=1)
 print(f"JSON: {out}")
 EOF
+if [ "${BENCH_CONTROL:-1}" != 0 ]; then
+	echo
+	BENCH_JSON=$BENCH_JSON "$ROOT_DIR/netns-scripts/bench-control.sh" || T_FAILED=1
+fi
 finish

@@ -7,7 +7,8 @@
 #   mesh_create N                 hub, bridge and nodes 1..N (namespaces and links only)
 #   mesh_add_node K / mesh_add_plain K
 #   mesh_start_as [ARGS...]       the stand-in AS, reference values from $MESH_DIR/as/reference-values.json
-#                                 (e.g. --token-lifetime 20)
+#                                 (e.g. --token-lifetime 20); with MESH_AS=fast the benchmark's fast one
+#                                 (tests/standin/as-fast: sample evidence only, no test modes)
 #   mesh_stop_as
 #   mesh_set_reference_values JSON   replace the AS's reference values (it re-reads them per request)
 #   mesh_start_aa K [ARGS...]     node K's stand-in AA at $MESH_DIR/nodeK/aa.sock (e.g. --svn 2)
@@ -54,6 +55,7 @@ MESH_AS_PORT=8080
 MESH_AS_URL="http://$MESH_HUB_IP:$MESH_AS_PORT"
 MESH_AA_BIN="$MESH_ROOT/build/standin/aa-standin"
 MESH_AS_SCRIPT="$MESH_ROOT/tests/standin/as/as_standin.py"
+MESH_AS_FAST_BIN="$MESH_ROOT/build/standin/as-fast"
 MESH_WAIT=${MESH_WAIT:-30}
 
 mesh_log() { echo "mesh: $*" >&2; }
@@ -211,11 +213,15 @@ mesh_set_reference_values() {
 mesh_as_up() { mesh_node_exec hub bash -c "exec 3<>/dev/tcp/$MESH_HUB_IP/$MESH_AS_PORT"; }
 
 mesh_start_as() {
-	if [ ! -f "$MESH_AS_SCRIPT" ]; then
+	local as=(/usr/bin/python3 "$MESH_AS_SCRIPT")
+	if [ "${MESH_AS:-}" = fast ]; then
+		mesh_built_standin as-fast "$MESH_AS_FAST_BIN" || return 1
+		as=("$MESH_AS_FAST_BIN")
+	elif [ ! -f "$MESH_AS_SCRIPT" ]; then
 		mesh_log "the stand-in AS $MESH_AS_SCRIPT is missing"
 		return 1
 	fi
-	mesh_bg hub as /usr/bin/python3 "$MESH_AS_SCRIPT" --listen "$MESH_HUB_IP:$MESH_AS_PORT" \
+	mesh_bg hub as "${as[@]}" --listen "$MESH_HUB_IP:$MESH_AS_PORT" \
 		--state-dir "$MESH_DIR/as" --reference-values "$MESH_DIR/as/reference-values.json" "$@"
 	if ! mesh_wait "$MESH_WAIT" mesh_as_up || [ ! -f "$MESH_DIR/as/ca.pem" ]; then
 		mesh_log "the stand-in AS did not come up; its log:"
@@ -226,15 +232,21 @@ mesh_start_as() {
 
 mesh_stop_as() { mesh_kill_named as; }
 
+# The Go stand-in NAME (tests/standin/NAME) at BIN, built here when missing or older than its
+# sources; the Makefile's targets do not build it.
+mesh_built_standin() {
+	local name=$1 bin=$2
+	if [ ! -x "$bin" ] || [ -n "$(find "$MESH_ROOT/tests/standin/$name" -newer "$bin" -print -quit)" ]; then
+		"$MESH_ROOT/tests/standin/build.sh" "$name" >&2 || { mesh_log "cannot build the stand-in $name"; return 1; }
+	fi
+}
+
 mesh_aa_socket() { echo "$(mesh_node_dir "$1")/aa.sock"; }
 
 mesh_start_aa() {
 	local k=$1 sock; shift
 	sock=$(mesh_aa_socket "$k")
-	# Built here when missing or older than its sources; the Makefile's targets do not build it.
-	if [ ! -x "$MESH_AA_BIN" ] || [ -n "$(find "$MESH_ROOT/tests/standin/aa" -newer "$MESH_AA_BIN" -print -quit)" ]; then
-		"$MESH_ROOT/tests/standin/build-aa.sh" >&2 || { mesh_log "cannot build the stand-in AA"; return 1; }
-	fi
+	mesh_built_standin aa "$MESH_AA_BIN" || return 1
 	rm -f "$sock"
 	mesh_bg "$k" "aa$k" "$MESH_AA_BIN" --socket "$sock" "$@"
 	if ! mesh_wait "$MESH_WAIT" test -S "$sock"; then

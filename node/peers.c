@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -30,6 +31,9 @@
 /* A token accepted when it had (by this node's clock) already expired still gets this long for
  * its renewal before its tunnel goes. */
 #define LAPSE_GRACE_S 10
+#define KNOWN_REWRITE_DELAY_NS NSEC_PER_SEC
+#define LAST_ERROR_MAX 384
+#define TRIM_DELAY_NS NSEC_PER_SEC
 
 enum node_peer_state {
 	NODE_PEER_IDLE,      /* known, no tunnel, nothing in progress */
@@ -89,7 +93,7 @@ struct node_peer {
 	int64_t token_exp;
 	time_t attested_at;
 	unsigned attestations;
-	char last_error[384];
+	char *last_error; /* NULL when there is none: most peers never have one */
 	time_t last_error_at;
 	bool peer_attested;
 };
@@ -118,6 +122,10 @@ struct peers {
 	struct loop_timer age_timer;
 	struct peers_counters counters;
 	char known_path[256]; /* addresses that had a tunnel, one per line */
+	struct loop_timer known_timer; /* the list's rewrite after a tunnel ended */
+	struct loop_timer trim_timer;  /* free heap back to the system after handshakes */
+	bool trim_again;               /* a handshake ended since the timer was armed */
+	bool known_rewritten;          /* by this run */
 };
 
 static void addr_text(uint32_t addr, char *buf, size_t len)
@@ -147,6 +155,17 @@ static void format_time(int64_t t, char *buf, size_t len)
 	struct tm tm;
 	gmtime_r(&tt, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *error_of(const struct node_peer *np)
+{
+	return np->last_error ? np->last_error : "";
+}
+
+static void clear_error(struct node_peer *np)
+{
+	free(np->last_error);
+	np->last_error = NULL;
 }
 
 /* ---- held packets ---- */
@@ -261,6 +280,7 @@ static void peer_forget(struct node_peer *np)
 	loop_timer_cancel(p->loop, &np->reattest_timer);
 	loop_timer_cancel(p->loop, &np->lapse_timer);
 	loop_timer_cancel(p->loop, &np->kick_timer);
+	clear_error(np);
 	free(np);
 }
 
@@ -346,11 +366,14 @@ static void peer_log(struct node_peer *np, enum log_level level, const char *rea
 
 static void set_error(struct node_peer *np, const char *fmt, va_list ap)
 {
-	vsnprintf(np->last_error, sizeof(np->last_error), fmt, ap);
+	char text[LAST_ERROR_MAX];
+	vsnprintf(text, sizeof(text), fmt, ap);
 	/* An AS's reply text may span lines; keep the error one line, as a peer's reported detail is. */
-	for (char *s = np->last_error; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
+	for (char *c = text; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	clear_error(np);
+	np->last_error = strdup(text);
 	np->last_error_at = time(NULL);
 }
 
@@ -363,7 +386,7 @@ static void record_error(struct node_peer *np, const char *reason, const char *f
 	va_start(ap, fmt);
 	set_error(np, fmt, ap);
 	va_end(ap);
-	peer_log(np, LOG_WARN, reason, "%s", np->last_error);
+	peer_log(np, LOG_WARN, reason, "%s", error_of(np));
 }
 
 static void uninstall(struct node_peer *np)
@@ -486,10 +509,18 @@ static void schedule_lapse(struct node_peer *np)
 	loop_timer_arm_in(np->owner->loop, &np->lapse_timer, (uint64_t)left * NSEC_PER_SEC);
 }
 
-/* ---- peers known across restarts ---- */
+/*
+ * ---- peers known across restarts ----
+ * The first new tunnel rewrites the list a previous run left; later ones append their address
+ * at once (a node killed a moment later still knows it), which costs the same however many peers
+ * there are. A tunnel's end is written by rewriting the whole list (which also drops repeated
+ * addresses), at most once per KNOWN_REWRITE_DELAY, and when the node stops.
+ */
 
 static void known_save(struct peers *p)
 {
+	loop_timer_cancel(p->loop, &p->known_timer);
+	p->known_rewritten = true;
 	char tmp[sizeof(p->known_path) + 4];
 	snprintf(tmp, sizeof(tmp), "%s.new", p->known_path);
 	FILE *f = fopen(tmp, "w");
@@ -503,6 +534,32 @@ static void known_save(struct peers *p)
 	}
 	if (fclose(f) == 0)
 		rename(tmp, p->known_path);
+}
+
+static void on_known_timer(void *ctx)
+{
+	known_save(ctx);
+}
+
+static void known_removed(struct peers *p)
+{
+	if (!loop_timer_armed(&p->known_timer))
+		loop_timer_arm_in(p->loop, &p->known_timer, KNOWN_REWRITE_DELAY_NS);
+}
+
+static void known_add(struct node_peer *np)
+{
+	char a[INET_ADDRSTRLEN];
+	if (!np->owner->known_rewritten) {
+		known_save(np->owner);
+		return;
+	}
+	FILE *f = fopen(np->owner->known_path, "a");
+	if (!f)
+		return;
+	addr_text(np->addr, a, sizeof(a));
+	fprintf(f, "%s\n", a);
+	fclose(f);
 }
 
 static void known_connect(struct peers *p)
@@ -532,7 +589,7 @@ static void mark_failed(struct node_peer *np)
 	np->state = NODE_PEER_FAILED;
 	np->last_used_ns = loop_now_ns();
 	if (was_up)
-		known_save(np->owner);
+		known_removed(np->owner);
 	np->failures++;
 	np->retry_at_ns = loop_now_ns() + backoff_ns(np->failures);
 	if (np->is_static)
@@ -548,7 +605,7 @@ static void fail_peer(struct node_peer *np, const char *reason, const char *fmt,
 	set_error(np, fmt, ap);
 	va_end(ap);
 	mark_failed(np);
-	peer_log(np, LOG_WARN, reason, "%s%s", np->last_error, was_up ? "; tunnel removed, its flows cut" : "");
+	peer_log(np, LOG_WARN, reason, "%s%s", error_of(np), was_up ? "; tunnel removed, its flows cut" : "");
 }
 
 static void on_lapse_timer(void *ctx)
@@ -634,7 +691,7 @@ static bool install(struct node_peer *np, const struct hs_result *r, const struc
 	np->attested_at = time(NULL);
 	np->last_used_ns = loop_now_ns();
 	np->peer_attested = r->peer_attested;
-	np->last_error[0] = '\0';
+	clear_error(np);
 	if (ap->accepted) {
 		snprintf(np->tee, sizeof(np->tee), "%s", ap->tee);
 		snprintf(np->policy_ids, sizeof(np->policy_ids), "%s", ap->policy_ids);
@@ -644,7 +701,7 @@ static bool install(struct node_peer *np, const struct hs_result *r, const struc
 	schedule_lapse(np);
 	held_release(np);
 	if (fresh)
-		known_save(p);
+		known_add(np);
 	return true;
 }
 
@@ -716,6 +773,29 @@ static void incoming_failed(struct node_peer *np, enum hs_reason reason, bool by
 }
 
 /* ---- transport callbacks ---- */
+
+/*
+ * Attested handshakes allocate and free in bursts (sessions, AS requests and replies, tokens), and
+ * the peers' records stay between what they freed, so the heap keeps a burst's high-water mark
+ * in the node's RSS. Free heap pages go back to the system once a second while handshakes end,
+ * and once more a second or two after the last.
+ */
+static void on_trim_timer(void *ctx)
+{
+	struct peers *p = ctx;
+	malloc_trim(0);
+	if (p->trim_again) {
+		p->trim_again = false;
+		loop_timer_arm_in(p->loop, &p->trim_timer, TRIM_DELAY_NS);
+	}
+}
+
+static void trim_later(struct peers *p)
+{
+	p->trim_again = true;
+	if (!loop_timer_armed(&p->trim_timer))
+		loop_timer_arm_in(p->loop, &p->trim_timer, TRIM_DELAY_NS);
+}
 
 static void conn_ctx_free(struct conn_ctx *cc)
 {
@@ -820,6 +900,7 @@ static void hs_done(void *ctx, struct hs_conn *c, const struct sockaddr *peer, c
 	uint32_t addr = sockaddr_ipv4(peer);
 	struct appraisal ap;
 	conn_ctx_release(c, &ap);
+	trim_later(p);
 	char a[INET_ADDRSTRLEN];
 	addr_text(addr, a, sizeof(a));
 	struct node_peer *np = addr ? peer_find_or_add(p, addr) : NULL;
@@ -849,6 +930,7 @@ static void hs_failed(void *ctx, struct hs_conn *c, const struct sockaddr *peer,
 	uint32_t addr = peer ? sockaddr_ipv4(peer) : 0;
 	struct appraisal ap;
 	conn_ctx_release(c, &ap);
+	trim_later(p);
 	p->counters.attested_failed[reason < HS_REASON_COUNT ? reason : HS_PROTOCOL_ERROR]++;
 	struct node_peer *np = addr ? peer_find(p, addr) : NULL;
 	if (np && np->outgoing == c)
@@ -939,7 +1021,7 @@ static void on_wg_event(void *ctx, struct peer *wg, enum peer_event event)
 		np->state = NODE_PEER_IDLE;
 		record_error(np, "removed_over_uapi", "removed from the WireGuard device over its UAPI; attested again on demand");
 		np->last_used_ns = loop_now_ns();
-		known_save(p);
+		known_removed(p);
 		if (np->is_static)
 			loop_timer_arm_in(p->loop, &np->retry_timer, backoff_ns(1));
 		break;
@@ -997,6 +1079,8 @@ struct peers *peers_new(struct loop *loop, struct device *dev, struct attestatio
 	}
 	loop_timer_init(&p->age_timer, on_age_timer, p);
 	loop_timer_arm_in(loop, &p->age_timer, (uint64_t)AGE_SWEEP_S * NSEC_PER_SEC);
+	loop_timer_init(&p->known_timer, on_known_timer, p);
+	loop_timer_init(&p->trim_timer, on_trim_timer, p);
 	device_set_unrouted_handler(dev, on_unrouted, p);
 	device_set_peer_event_handler(dev, on_wg_event, p);
 	return p;
@@ -1091,6 +1175,9 @@ void peers_free(struct peers *p)
 		conn_ctx_free(p->conns);
 	hs_transport_free(p->hs);
 	loop_timer_cancel(p->loop, &p->age_timer);
+	loop_timer_cancel(p->loop, &p->trim_timer);
+	if (loop_timer_armed(&p->known_timer))
+		known_save(p); /* the tunnels as they were, before they are removed below */
 	while (p->list) {
 		struct node_peer *np = p->list;
 		uninstall(np);
@@ -1109,7 +1196,7 @@ void peers_for_each(struct peers *p, peers_info_fn fn, void *ctx)
 			.addr = np->addr, .state = state_name(np->state), .is_static = np->is_static,
 			.attested = np->peer_attested, .tee = np->tee, .policy_ids = np->policy_ids,
 			.token_exp = np->token_exp, .attested_at = np->attested_at,
-			.attestations = np->attestations, .last_error = np->last_error,
+			.attestations = np->attestations, .last_error = error_of(np),
 			.last_error_at = np->last_error_at, .held_packets = np->held_count,
 			.held_dropped = np->held_dropped, .wg = np->wg,
 		};

@@ -977,7 +977,7 @@ static void hand_made_initiator(struct hs_session *r, struct noise_cipher *send)
 	uint8_t key[32], buf[512], payload[512], hello[HS_HELLO_LEN] = { HS_PROTOCOL_VERSION, 0 };
 	size_t len, plen;
 	randombytes_buf(key, sizeof(key));
-	noise_xx_init(&x, true, (const uint8_t *)"tng-wg/1", 8, key, NULL);
+	noise_xx_init(&x, true, (const uint8_t *)"tng-wg/1", 8, key, NULL, NULL);
 	CHECK(noise_xx_write_message(&x, hello, sizeof(hello), buf, sizeof(buf), &len) == 0);
 	feed_frame(r, buf, len);
 	const uint8_t *out = hs_session_output(r, &len);

@@ -50,8 +50,8 @@ struct pair {
 static void pair_init(struct pair *p, const uint8_t *prologue, size_t plen, const uint8_t *is,
 		      const uint8_t *ie, const uint8_t *rs, const uint8_t *re)
 {
-	noise_xx_init(&p->init, true, prologue, plen, is, ie);
-	noise_xx_init(&p->resp, false, prologue, plen, rs, re);
+	noise_xx_init(&p->init, true, prologue, plen, is, NULL, ie);
+	noise_xx_init(&p->resp, false, prologue, plen, rs, NULL, re);
 }
 
 /* Sends one handshake message from the side whose turn it is; returns the read status. */

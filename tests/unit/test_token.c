@@ -216,6 +216,31 @@ TEST(tampering_is_detected)
 	cJSON_Delete(p);
 }
 
+/* The anchors remember the key a header endorsed, only while its chain is valid, and never the
+ * signature or the claims of a token. */
+TEST(endorsed_key_remembered_within_validity)
+{
+	char *jwt = slurp("tng/ear.jwt", NULL);
+	cJSON *p = payload_of("tng/ear.jwt");
+	struct trust_anchors *t = anchors_from("tng/ear.as-ca.pem");
+	struct token_expect ex = { .anchors = t, .now = claim_time(p, "iat") + 10, .leeway = TOKEN_DEFAULT_LEEWAY };
+	struct token_result res;
+	CHECK(token_verify(jwt, strlen(jwt), &ex, &res) == TOKEN_OK);
+	CHECK(token_verify(jwt, strlen(jwt), &ex, &res) == TOKEN_OK);
+	CHECK(res.n_checks > 2 && !strcmp(res.checks[2].name, "key") && res.checks[2].ok &&
+	      strstr(res.checks[2].detail, "chains to a trusted CA"));
+	char *last = strrchr(jwt, '.');
+	last[5] = last[5] == 'A' ? 'B' : 'A';
+	CHECK(token_verify(jwt, strlen(jwt), &ex, &res) == TOKEN_INVALID); /* the signature still counts */
+	last[5] = last[5] == 'A' ? 'B' : 'A';
+	ex.now = 4102444800; /* 2100: the chain has expired, so the key is not taken as endorsed */
+	CHECK(token_verify(jwt, strlen(jwt), &ex, &res) == TOKEN_INVALID);
+	CHECK(res.n_checks > 2 && !res.checks[2].ok && res.key_untrusted);
+	trust_anchors_free(t);
+	cJSON_Delete(p);
+	free(jwt);
+}
+
 TEST(no_anchor_is_its_own_reason)
 {
 	char *jwt = slurp("tng/ear.jwt", NULL);
@@ -456,6 +481,7 @@ int main(void)
 	RUN(policy_ids_must_be_covered);
 	RUN(runtime_data_compared_as_json);
 	RUN(tampering_is_detected);
+	RUN(endorsed_key_remembered_within_validity);
 	RUN(no_anchor_is_its_own_reason);
 	RUN(leaf_key_usage_as_tng);
 	RUN(embedded_key_mode_skips_the_chain_only);
