@@ -5,16 +5,26 @@ implementation against a second one on the wire.
 
 It plays its own owner the way tests/tools/hs_node.c does: its evidence is
 "sample-evidence:" + the runtime data JSON it must bind, and it accepts the peer's evidence only
-when it embeds exactly the JSON this side computes for the peer. It prints the same lines:
+when it embeds exactly the JSON this side computes for the peer. With --sample-quote it speaks
+for a real node instead: its evidence is the sample quote the stand-in AA makes (report_data the
+SHA-384 of the runtime data's canonical JSON), which the stand-in AS appraises, and it checks the
+peer's quote binds what this side computes. It prints the same lines:
   node own_key=<hex>
   done psk=<hex> peer_key=<hex> peer_port=<n> initiated=<0|1> attested=<0|1>
   failed reason=<name> by_peer=<0|1> detail=<text>
+  saved tee=<name> evidence_bytes=<n>        (--save-evidence)
 
   hs_peer.py (--connect ADDR | --listen ADDR) --port N [--attest] [--require] [--wg-port N]
-             [--bind-other-key] [--wg-key BASE64]
+             [--sample-quote] [--bind-other-key] [--wg-key BASE64] [--empty-evidence]
+             [--save-evidence FILE | --send-evidence FILE | --replay PCAP]
 
 --bind-other-key binds a different WireGuard key into the evidence than the one it announces;
---wg-key announces the given WireGuard public key (someone else's) instead of a random one.
+--wg-key announces the given WireGuard public key (someone else's) instead of a random one;
+--empty-evidence sends an evidence message without evidence although its hello says it attests.
+--save-evidence keeps the peer's evidence message in FILE, sends none of its own and stops;
+--send-evidence sends that saved message as its own (evidence relayed from another session).
+--replay sends --connect's node what the initiator of the first TCP connection to that address
+and port in a tcpdump capture PCAP sent: message 1, then after the node's reply the rest.
 """
 import argparse
 import base64
@@ -213,6 +223,28 @@ def runtime_data(role, h, key):
                        "wg_public_key": base64.b64encode(key).decode()}, separators=(",", ":"))
 
 
+def quote_digest(rd):
+    """What a sample quote's report_data holds: SHA-384 of the RFC 8785 form of runtime data rd."""
+    return hashlib.sha384(json.dumps(json.loads(rd), sort_keys=True,
+                                     separators=(",", ":")).encode()).digest()
+
+
+def own_evidence(args, rd):
+    if args.sample_quote:
+        return json.dumps({"svn": "1",
+                           "report_data": base64.b64encode(quote_digest(rd)).decode()}).encode()
+    return PREFIX + rd.encode()
+
+
+def binds(args, evidence, rd):
+    if not args.sample_quote:
+        return evidence == PREFIX + rd.encode()
+    try:
+        return base64.b64decode(json.loads(evidence)["report_data"]) == quote_digest(rd)
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 class Channel:
     def __init__(self, stream, send, recv):
         self.stream, self.send, self.recv = stream, send, recv
@@ -262,9 +294,12 @@ def attested_exchange(channel, h, ck, peer, initiator, args, wg_key):
     if args.require and not peer["attest"]:
         channel.verdict("attestation_required", "peer will not attest")
         raise Failed("attestation_required", False, "peer will not attest")
-    if args.attest:
+    if args.send_evidence:
+        with open(args.send_evidence, "rb") as f:
+            channel.write(f.read())
+    elif args.attest and not args.empty_evidence:
         bound_key = os.urandom(32) if args.bind_other_key else wg_key
-        evidence = PREFIX + runtime_data(role, h, bound_key).encode()
+        evidence = own_evidence(args, runtime_data(role, h, bound_key))
         channel.write(evidence_message(b"sample", evidence, wg_key, args.wg_port))
     else:
         channel.write(evidence_message(b"", b"", wg_key, args.wg_port))
@@ -282,7 +317,7 @@ def attested_exchange(channel, h, ck, peer, initiator, args, wg_key):
             if not tee or not evidence:
                 channel.verdict("attestation_required", "peer sent no evidence")
                 raise Failed("attestation_required", False, "peer sent no evidence")
-            if evidence != PREFIX + runtime_data(peer_role, h, key).encode():
+            if not binds(args, evidence, runtime_data(peer_role, h, key)):
                 channel.verdict("verification_failed", "runtime data not bound")
                 raise Failed("verification_failed", False, "runtime data not bound")
             channel.verdict("ok")
@@ -296,6 +331,49 @@ def attested_exchange(channel, h, ck, peer, initiator, args, wg_key):
             raise Failed("protocol_error", False, "unexpected message")
     psk = hmac_blake2b(hmac_blake2b(ck, b"tng-wg/1 psk"), b"\x01")[:32]
     return psk, result, attested
+
+
+def initiator_frames(path, addr, port):
+    """The frames the initiator of the first TCP connection to addr:port in a pcap file (Ethernet,
+    IPv4) sent, in order."""
+    with open(path, "rb") as f:
+        data = f.read()
+    order = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    server = socket.inet_aton(addr) + struct.pack(">H", port)
+    client, segments, off = None, {}, 24
+    while off + 16 <= len(data):
+        (caplen,) = struct.unpack(order + "I", data[off + 8:off + 12])
+        pkt, off = data[off + 16:off + 16 + caplen], off + 16 + caplen
+        if pkt[12:14] != b"\x08\x00" or pkt[23] != 6:  # IPv4 and TCP only
+            continue
+        ip = pkt[14:14 + struct.unpack(">H", pkt[16:18])[0]]  # without the Ethernet padding
+        tcp = ip[(ip[0] & 15) * 4:]
+        if ip[16:20] + tcp[2:4] != server:
+            continue
+        if client is None and tcp[13] & 0x12 == 0x02:  # SYN without ACK: the connection's start
+            client = ip[12:16] + tcp[0:2]
+        payload = tcp[(tcp[12] >> 4) * 4:]
+        if client == ip[12:16] + tcp[0:2] and payload:  # by sequence number: retransmits collapse
+            segments[struct.unpack(">I", tcp[4:8])[0]] = payload
+    stream = b"".join(segments[seq] for seq in sorted(segments))
+    frames = []
+    while len(stream) >= 4:
+        (length,) = struct.unpack(">I", stream[:4])
+        frames.append(stream[4:4 + length])
+        stream = stream[4 + length:]
+    return frames
+
+
+def replay(stream, frames):
+    """Plays a recorded initiator's part; ends in Failed, saying how the node ended it."""
+    stream.write_frame(frames[0])
+    stream.read_frame()  # message 2, under an ephemeral key the recording knows nothing of
+    stream.write_frame(frames[1])
+    stream.read_frame()
+    for frame in frames[2:]:
+        stream.write_frame(frame)
+    while True:
+        stream.read_frame()
 
 
 def run(args):
@@ -316,10 +394,22 @@ def run(args):
     initiator = bool(args.connect)
     stream = Stream(sock)
     try:
+        if args.replay:
+            replay(stream, initiator_frames(args.replay, args.connect, args.port))
         sym, peer = (xx_initiator if initiator else xx_responder)(stream, s, args)
         k1, k2 = hkdf(sym.ck, b"")
         send, recv = (k1[:32], k2[:32]) if initiator else (k2[:32], k1[:32])
         channel = Channel(stream, Cipher(send), Cipher(recv))
+        if args.save_evidence:
+            msg = channel.read()
+            if msg[:1] != b"\x01":
+                raise Failed("protocol_error", False, "expected an evidence message")
+            tee, evidence, _, _ = parse_evidence(msg)
+            with open(args.save_evidence, "wb") as f:
+                f.write(msg)
+            print("saved tee=%s evidence_bytes=%d" % (tee.decode(errors="replace"), len(evidence)),
+                  flush=True)
+            return 0
         psk, (key, port), attested = attested_exchange(channel, sym.h, sym.ck, peer, initiator,
                                                        args, wg_key)
         print("done psk=%s peer_key=%s peer_port=%d initiated=%d attested=%d" %
@@ -343,6 +433,12 @@ def main():
     ap.add_argument("--wg-port", type=int, default=51820)
     ap.add_argument("--bind-other-key", action="store_true")
     ap.add_argument("--wg-key")
+    ap.add_argument("--sample-quote", action="store_true")
+    ap.add_argument("--empty-evidence", action="store_true")
+    what = ap.add_mutually_exclusive_group()
+    what.add_argument("--save-evidence")
+    what.add_argument("--send-evidence")
+    what.add_argument("--replay")
     sys.exit(run(ap.parse_args()))
 
 
