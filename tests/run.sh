@@ -39,7 +39,7 @@ passed=0
 failed=0
 failed_names=()
 logdir=$(mktemp -d /tmp/tngwg-tests.XXXXXX)
-declare -A running_label running_variant running_start
+declare -A running_label=() running_variant=() running_start=() # empty, not unset: set -u
 
 log_of() { echo "$logdir/${1}-${2//\//_}.log"; } # variant label
 
