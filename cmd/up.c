@@ -64,7 +64,9 @@ static int detach_and_run(const char *path, const char *log_file)
 		}
 		if (log_fd >= 0)
 			dup2(log_fd, STDERR_FILENO);
-		_exit(daemon_run(path, p[1]));
+		/* exit, not _exit: the daemon is the node's process, and its exit handlers must run
+		 * (under the asan build, LeakSanitizer's check is one of them). */
+		exit(daemon_run(path, p[1]));
 	}
 	close(p[1]);
 	if (log_fd >= 0)
