@@ -330,6 +330,23 @@ mesh_peer() {
 mesh_peer_is() { [ "$(mesh_peer "$1" "$2" state)" = "$3" ]; }
 mesh_peer_error_has() { mesh_peer "$1" "$2" last_error | grep -qF -- "$3"; }
 
+# Node K has attested host D more than N times.
+mesh_attested_more_than() { [ "$(mesh_peer "$1" "$2" attestations)" -gt "$3" ]; }
+
+# The descriptors node K's daemon holds; at most N of them.
+mesh_daemon_fds() { ls "/proc/$(mesh_node_daemons "$1")/fd" | wc -l; }
+mesh_daemon_fds_at_most() { [ "$(mesh_daemon_fds "$1")" -le "$2" ]; }
+
+# Host K streams the lines of file SENT to host D's echo service on TCP PORT over one connection,
+# about 20 a second, and writes what comes back to ECHOED; it stops early once file STOP exists
+# (when given). mesh_stream_done: the stream has ended.
+mesh_stream_start() {
+	local k=$1 d=$2 port=$3 sent=$4 echoed=$5 stop=${6:-/nonexistent}
+	mesh_bg "$k" stream sh -c "while read -r l; do echo \"\$l\"; sleep 0.05; [ -e '$stop' ] && break;
+		done <'$sent' | socat -t 120 -T 120 - TCP4:$(mesh_ip "$d"):$port,connect-timeout=10 >'$echoed'"
+}
+mesh_stream_done() { [ -z "$(mesh_pids_named stream)" ]; }
+
 # Node K's WireGuard device (as `wg` sees it) has no peer for host D's address.
 mesh_wg_lacks() { ! mesh_node_exec "$1" wg show tngwg0 allowed-ips | grep -qF "$(mesh_ip "$2")/32"; }
 

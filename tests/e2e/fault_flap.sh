@@ -40,18 +40,12 @@ setup() {
 
 others() { local d; for d in "${NODES[@]}"; do [ "$d" = "$1" ] || echo "$d"; done; }
 
-fds() { ls "/proc/$(mesh_node_daemons "$1")/fd" | wc -l; }
-fds_at_most() { [ "$(fds "$1")" -le "$2" ]; }
-
 # Lines at about 20 a second, node 1 to node 2 on one connection, for longer than the faults
 # last; the stream ends early once they are over.
 start_stream() {
-	seq -f "$marker-%05g" 1 "$lines" >"$T_TMP/sent"
-	mesh_bg 1 stream sh -c "while read -r l; do echo \"\$l\"; sleep 0.05;
-			[ -e $T_TMP/faults_over ] && break; done <$T_TMP/sent |
-		socat -t 120 -T 120 - TCP4:$(mesh_ip 2):9001,connect-timeout=10 >$T_TMP/echoed"
+	seq -f "$marker-%05g" 1 "$lines" >"$T_TMP/sent" &&
+		mesh_stream_start 1 2 9001 "$T_TMP/sent" "$T_TMP/echoed" "$T_TMP/faults_over"
 }
-stream_done() { [ -z "$(mesh_pids_named stream)" ]; }
 echoed_what_was_sent() {
 	local n
 	n=$(wc -l <"$T_TMP/echoed")
@@ -78,7 +72,6 @@ never_lost_a_tunnel() { [ -s "$T_TMP/views" ] && ! grep -qvE '^[0-9]+ [0-9]+ up 
 # Node K's view of peer D said at some point that it failed for a reason matching REGEX.
 seen_failure() { grep -qE "^$1 $2 [a-z_]+ .*$3" "$T_TMP/views"; }
 
-attested_more_than() { [ "$(mesh_peer "$1" "$2" attestations)" -gt "$3" ]; }
 declare -A attestations
 note_attestations() {
 	local k d
@@ -93,7 +86,7 @@ all_recovered() {
 	local k d
 	for k in "${NODES[@]}"; do
 		for d in $(others "$k"); do
-			mesh_peer_is "$k" "$d" up && attested_more_than "$k" "$d" "${attestations[$k$d]:-0}" &&
+			mesh_peer_is "$k" "$d" up && mesh_attested_more_than "$k" "$d" "${attestations[$k$d]:-0}" &&
 				[ -z "$(mesh_peer "$k" "$d" last_error)" ] || return 1
 		done
 	done
@@ -127,7 +120,7 @@ if setup; then
 	pass fault_flap.setup
 	declare -A pid fd
 	for k in "${NODES[@]}"; do
-		pid[$k]=$(mesh_node_daemons "$k") fd[$k]=$(fds "$k")
+		pid[$k]=$(mesh_node_daemons "$k") fd[$k]=$(mesh_daemon_fds "$k")
 	done
 	start_stream
 	watch_views &
@@ -137,7 +130,7 @@ if setup; then
 	phase aa_restarts aa_restarts
 	kill "$watcher" && wait "$watcher" 2>/dev/null
 	touch "$T_TMP/faults_over"
-	check fault_flap.stream_finished mesh_wait 120 stream_done
+	check fault_flap.stream_finished mesh_wait 120 mesh_stream_done
 	check fault_flap.stream_went_through test "$(wc -l <"$T_TMP/echoed")" -gt 800
 	check fault_flap.stream_byte_exact echoed_what_was_sent
 	check fault_flap.never_lost_a_tunnel never_lost_a_tunnel
@@ -154,7 +147,7 @@ if setup; then
 			check "fault_flap.node${k}_to_node${d}" mesh_reaches "$k" "$d" tcp 9001 "$marker"
 		done
 		check "fault_flap.node${k}_same_daemon" test "$(mesh_node_daemons "$k")" = "${pid[$k]}"
-		check "fault_flap.node${k}_no_descriptor_growth" mesh_wait 10 fds_at_most "$k" "${fd[$k]}"
+		check "fault_flap.node${k}_no_descriptor_growth" mesh_wait 10 mesh_daemon_fds_at_most "$k" "${fd[$k]}"
 	done
 else
 	fail fault_flap.setup "mesh did not start"

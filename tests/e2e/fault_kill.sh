@@ -20,15 +20,12 @@ setup() {
 		mesh_echo_server 2 tcp 9001 && mesh_reaches 1 2 tcp 9001 "$marker-warmup"
 }
 
-# About 30 s of lines, 20 a second, on one connection; what comes back goes to a file.
+# About 30 s of lines on one connection; what comes back goes to a file.
 start_stream() {
-	seq -f "$marker-%05g" 1 "$lines" >"$T_TMP/sent"
-	mesh_bg 1 stream sh -c "while read -r l; do echo \"\$l\"; sleep 0.05; done <$T_TMP/sent |
-		socat -t 120 -T 120 - TCP4:$(mesh_ip 2):9001,connect-timeout=10 >$T_TMP/echoed"
+	seq -f "$marker-%05g" 1 "$lines" >"$T_TMP/sent" && mesh_stream_start 1 2 9001 "$T_TMP/sent" "$T_TMP/echoed"
 }
 
 echoed_lines() { [ -s "$T_TMP/echoed" ] && [ "$(wc -l <"$T_TMP/echoed")" -ge "$1" ]; }
-stream_done() { [ -z "$(mesh_pids_named stream)" ]; }
 
 kill_and_restart() {
 	local old_key node1_pid
@@ -38,7 +35,7 @@ kill_and_restart() {
 	check fault_kill.sigkill mesh_kill_node 2
 	sleep 4 # node 1 keeps sending into the tunnel meanwhile
 	check fault_kill.restart mesh_start_node 2 "$config"
-	check fault_kill.stream_finished mesh_wait 180 stream_done
+	check fault_kill.stream_finished mesh_wait 180 mesh_stream_done
 	check fault_kill.byte_exact cmp "$T_TMP/sent" "$T_TMP/echoed"
 	check fault_kill.tunnel_up mesh_peer_is 1 2 up
 	check fault_kill.new_key test "$(mesh_peer 1 2 public_key)" != "$old_key"

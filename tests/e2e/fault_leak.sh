@@ -55,8 +55,6 @@ cycles() {
 		echo "$ok"' cycles "${args[@]}"
 }
 
-fds() { ls "/proc/$(mesh_node_daemons "$1")/fd" | wc -l; }
-fds_at_most() { [ "$(fds "$1")" -le "$2" ]; }
 attestations() { mesh_node_exec 1 "$TNGWG" show --json tngwg0 | jq '[.peers[].attestations] | add'; }
 
 join_leave() {
@@ -64,14 +62,14 @@ join_leave() {
 	count=$(attestations)
 	check fault_leak.first_round test "$(cycles "$rounds")" = "$rounds"
 	for k in 1 "${PEERS[@]}"; do
-		before[k]=$(fds "$k")
+		before[k]=$(mesh_daemon_fds "$k")
 	done
 	done=$(cycles $((CYCLES - rounds)))
 	check fault_leak.cycles_echoed test "$done" = $((CYCLES - rounds))
 	check fault_leak.cycles_attested_again test "$(attestations)" -ge $((count + CYCLES))
 	# A connection of the last cycles may still be closing: wait for it, allow no growth.
 	for k in 1 "${PEERS[@]}"; do
-		check "fault_leak.node${k}_no_descriptor_growth" wait_for 10 fds_at_most "$k" "${before[k]}"
+		check "fault_leak.node${k}_no_descriptor_growth" wait_for 10 mesh_daemon_fds_at_most "$k" "${before[k]}"
 	done
 	check fault_leak.still_serving mesh_reaches 1 2 tcp 9001 "$marker-after"
 	check fault_leak.still_up mesh_peer_is 1 2 up

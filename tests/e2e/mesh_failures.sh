@@ -16,8 +16,6 @@ clear="tngwg-failures-clear-$RANDOM$RANDOM"
 both='{"default": {"svn": ["1", "2"]}}'
 only_1='{"default": {"svn": ["1"]}}'
 
-# Node K has attested peer D more than N times.
-attested_more_than() { [ "$(mesh_peer "$1" "$2" attestations)" -gt "$3" ]; }
 
 # Nodes 1 and 2 have svn 1, node 3 svn 2; the AS accepts both at first.
 node_svn() { if [ "$1" = 3 ]; then echo 2; else echo 1; fi; }
@@ -81,7 +79,7 @@ reference_values_change() {
 	check mesh_failures.reference_values_refused mesh_refused 1 3 tcp 9001 "$marker"
 	check mesh_failures.reference_values_others_stay mesh_reaches 1 2 tcp 9001 "$marker"
 	# Node 2 still passes: its re-attestations succeed and keep its tunnel.
-	check mesh_failures.reattested_and_kept wait_for 30 attested_more_than 1 2 "${before:-0}"
+	check mesh_failures.reattested_and_kept wait_for 30 mesh_attested_more_than 1 2 "${before:-0}"
 	check mesh_failures.reattested_still_up mesh_peer_is 1 2 up
 	mesh_set_reference_values "$both"
 	check mesh_failures.reference_values_restored mesh_reaches 1 3 tcp 9001 "$marker"

@@ -22,7 +22,6 @@ node_config() { echo "$(mesh_node_dir "$1")/node.json"; }
 reload() { mesh_node_exec "$1" "$TNGWG" reload "$2" >"$T_TMP/reload.out" 2>&1; }
 reload_said() { grep -qF -- "$1" "$T_TMP/reload.out"; }
 peer_key() { mesh_peer 1 2 public_key; }
-attested_more_than() { [ "$(mesh_peer 1 2 attestations)" -gt "$1" ]; }
 
 setup() {
 	mesh_create 3 && mesh_start_as && mesh_start 1 "$scenario" && mesh_start 2 "$scenario" &&
@@ -51,7 +50,7 @@ wider_capture() {
 	check ops_reload.flow_survives flow_echoes 1
 	check ops_reload.same_tunnel test "$(peer_key)" = "$key"
 	check ops_reload.still_up mesh_peer_is 1 2 up
-	check ops_reload.attested_again wait_for 15 attested_more_than "$count"
+	check ops_reload.attested_again wait_for 15 mesh_attested_more_than 1 2 "$count"
 	check ops_reload.9002_steered mesh_reaches 1 2 tcp 9002 "$marker-9002-after"
 	mesh_capture_stop
 	check ops_reload.9002_was_plain mesh_capture_has "$marker-9002-before"

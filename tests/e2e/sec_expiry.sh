@@ -22,7 +22,6 @@ setup() {
 		mesh_reaches 1 2 tcp 9001 "$marker"
 }
 
-attested_more_than() { [ "$(mesh_peer 1 2 attestations)" -gt "$1" ]; }
 expiry_after() { [[ "$(mesh_peer 1 2 token_expiry)" > "$1" ]]; }
 
 renewed_in_time() {
@@ -36,7 +35,7 @@ renewed_in_time() {
 		sleep 0.5
 	done
 	check sec_expiry.traffic_throughout test "$failed" -eq 0
-	check sec_expiry.renewed attested_more_than "${count:-0}"
+	check sec_expiry.renewed mesh_attested_more_than 1 2 "${count:-0}"
 	check sec_expiry.expiry_moved expiry_after "$expiry"
 	check sec_expiry.still_up mesh_peer_is 1 2 up
 }
