@@ -420,8 +420,8 @@ mesh_logs() {
 	for f in "$MESH_DIR"/*.log; do
 		[ -s "$f" ] || continue
 		echo "--- $(basename "$f")"
-		# A sanitizer's report is worth more than the log's tail.
-		grep -m1 -A 24 -E 'ERROR: AddressSanitizer|runtime error:' "$f" | sed "s/^/    /"
+		# A sanitizer's report is worth more than the log's tail (tests/lib/common.sh knows one).
+		[ -z "${SANITIZER_REPORT:-}" ] || grep -m1 -A 24 -E "$SANITIZER_REPORT" "$f" | sed "s/^/    /"
 		tail -n "${1:-30}" "$f" | sed "s/^/    /"
 	done
 }
@@ -465,7 +465,7 @@ mesh_finish() {
 		[ -z "$(mesh_node_daemons "$k")" ] || mesh_stop_node "$k" ||
 			fail "$test.stop_node_$k" "tng-wg down failed"
 	done
-	if grep -slE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$MESH_DIR"/node*.log >&2; then
+	if sanitizer_reported "$MESH_DIR"/node*.log >&2; then
 		fail "$test.no_sanitizer_reports" "a daemon's log above has a sanitizer report"
 	else
 		pass "$test.no_sanitizer_reports"

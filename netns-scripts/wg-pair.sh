@@ -92,8 +92,8 @@ pair_teardown() {
 		fi
 		rm -f "/var/run/wireguard/${PAIR_IF[$side]}.sock"
 		log=$(pair_log "$side")
-		if grep -q 'Sanitizer\|runtime error' "$log" 2>/dev/null; then
-			fail "sanitizer_clean.${PAIR_IF[$side]}" "$(grep -m 3 'Sanitizer\|runtime error' "$log")"
+		if sanitizer_reported "$log" >/dev/null; then
+			fail "sanitizer_clean.${PAIR_IF[$side]}" "$(grep -m 3 -E "$SANITIZER_REPORT" "$log")"
 			sed 's/^/    /' "$log"
 		fi
 		rm -f "$log"

@@ -8,6 +8,7 @@
 #   pass NAME / fail NAME "why"     record a result; check NAME CMD...  runs CMD and records
 #   wait_for SECONDS CMD...         poll until CMD succeeds
 #   finish                 exit non-zero when anything failed
+#   sanitizer_reported FILE...      names the FILEs holding a sanitizer's report; false when none
 set -uo pipefail
 
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,6 +47,12 @@ ns_new() {
 }
 
 track_pid() { T_PIDS+=("$1"); }
+
+# What ASan, LSan and UBSan write when they find something, and LSan when it cannot run at all
+# ("LeakSanitizer has encountered a fatal error"); tests/unit/test_sanitizers.c proves the ASan
+# build writes it.
+SANITIZER_REPORT='Sanitizer|runtime error:'
+sanitizer_reported() { grep -slE "$SANITIZER_REPORT" "$@" 2>/dev/null; }
 
 bg() {
   local ns=$1; shift
