@@ -180,10 +180,22 @@ static struct aead_state *aead_state(void)
 	return st;
 }
 
+/* Constant-time like sodium_memcmp, in four words instead of 32 bytes: it runs once per message,
+ * where sodium_memcmp alone took 3 to 4% of the data path's CPU. */
+static bool same_key(const uint8_t a[WG_KEY_LEN], const uint8_t b[WG_KEY_LEN])
+{
+	uint64_t x[WG_KEY_LEN / 8], y[WG_KEY_LEN / 8], diff = 0;
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	for (size_t i = 0; i < WG_KEY_LEN / 8; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
 /* Start a message: the key only when the context does not hold it already (NULL keeps it). */
 static bool aead_begin(struct aead_state *st, const uint8_t key[WG_KEY_LEN], const uint8_t nonce[12], int enc)
 {
-	bool same = st->has_key && !sodium_memcmp(st->key, key, WG_KEY_LEN);
+	bool same = st->has_key && same_key(st->key, key);
 	if (same)
 		return EVP_CipherInit_ex(st->ctx, NULL, NULL, NULL, nonce, enc);
 	st->has_key = false; /* until the context surely holds the new key */
