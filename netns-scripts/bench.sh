@@ -8,8 +8,9 @@
 #              with the stand-in AA and AS; the two nodes meet on a bridge, not a veth pair)
 # For each: iperf3 TCP with 1 and 4 streams, iperf3 UDP at each offered rate (received rate and
 # loss), round-trip times p50/p99 (ICMP ping; a UDP echo on a steered port for `up`, whose ICMP
-# is not steered), CPU seconds per GB moved on each side (the daemon alone, and every process of
-# the namespace with iperf3 and the kernel work done in their time), and the daemons' peak RSS.
+# is not steered; idle, then with every core kept busy by a nice-19 loop), CPU seconds per GB
+# moved on each side (the daemon alone, and every process of the namespace with iperf3 and the
+# kernel work done in their time), and the daemons' peak RSS.
 # It prints a table of medians with the ratios userspace/go, userspace/veth and up/go, and writes
 # the same as JSON. Then the control plane, in its own section: netns-scripts/bench-control.sh
 # (attested handshakes per second, a mesh's time to connect, memory per peer), whose figures join
@@ -163,10 +164,9 @@ measure_udp() {
 }
 
 # Round trips: 200 ICMP echoes 10 ms apart, or as many UDP echoes through the steered port.
-measure_rtt() {
-	local times
+rtt_times() {
 	if [ "$SETUP" = up ]; then
-		times=$(side_exec cli /usr/bin/python3 -c '
+		side_exec cli /usr/bin/python3 -c '
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
 s.connect((sys.argv[1], int(sys.argv[2])))
@@ -176,13 +176,32 @@ for i in range(200):
         s.recv(100); print((time.perf_counter() - t) * 1000)
     except socket.timeout:
         pass
-    time.sleep(0.01)' "$BENCH_DST" "$BENCH_ECHO_PORT")
+    time.sleep(0.01)' "$BENCH_DST" "$BENCH_ECHO_PORT"
 	else
-		times=$(side_exec cli ping -n -c 200 -i 0.01 -W 1 "$BENCH_DST" | sed -n 's/.*time=\([0-9.]*\) ms/\1/p')
+		side_exec cli ping -n -c 200 -i 0.01 -W 1 "$BENCH_DST" | sed -n 's/.*time=\([0-9.]*\) ms/\1/p'
 	fi
-	[ -n "$times" ] || return 0
-	record rtt_p50_ms "$(sort -g <<<"$times" | awk '{ v[NR] = $1 } END { print v[int(NR * 0.5 + 0.5)] }')"
-	record rtt_p99_ms "$(sort -g <<<"$times" | awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.5); print v[i < 1 ? 1 : i] }')"
+}
+
+record_rtt() { # PREFIX TIMES
+	[ -n "$2" ] || return 0
+	record "${1}_p50_ms" "$(sort -g <<<"$2" | awk '{ v[NR] = $1 } END { print v[int(NR * 0.5 + 0.5)] }')"
+	record "${1}_p99_ms" "$(sort -g <<<"$2" | awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.5); print v[i < 1 ? 1 : i] }')"
+}
+
+# Idle, and again with a nice-19 busy loop on every core: a virtual CPU that has gone idle takes
+# tens of microseconds to wake, once per hop a round trip sleeps through, and the second figure
+# leaves that cost of the machine out.
+measure_rtt() {
+	record_rtt rtt "$(rtt_times)"
+	local hogs=() i
+	for ((i = 0; i < $(nproc); i++)); do
+		nice -n 19 bash -c 'while :; do :; done' &
+		hogs+=($!)
+		track_pid $!
+	done
+	record_rtt rtt_busy "$(rtt_times)"
+	kill "${hogs[@]}" 2>/dev/null
+	wait "${hogs[@]}" 2>/dev/null
 }
 
 measure_rss() {
@@ -229,7 +248,7 @@ med = {s: {m: statistics.median(v) for m, v in ms.items()} for s, ms in values.i
 metrics = ["tcp1_gbps", "tcp4_gbps"]
 for r in rates:
     metrics += [f"udp_{r}_gbps", f"udp_{r}_loss_pct"]
-metrics += ["rtt_p50_ms", "rtt_p99_ms", "daemon_cpu_s_per_gb_sender", "daemon_cpu_s_per_gb_receiver",
+metrics += ["rtt_p50_ms", "rtt_p99_ms", "rtt_busy_p50_ms", "rtt_busy_p99_ms", "daemon_cpu_s_per_gb_sender", "daemon_cpu_s_per_gb_receiver",
             "cpu_s_per_gb_sender_side", "cpu_s_per_gb_receiver_side", "peak_rss_mib"]
 def ratio(a, b, m):
     x, y = med.get(a, {}).get(m), med.get(b, {}).get(m)
