@@ -6,7 +6,8 @@
 # the suite passes both ways (wg_offload covers both modes in each run); a TNGWG_OFFLOAD set in
 # the environment holds for every variant. With --fuzz-seconds N, every libFuzzer harness
 # (build/fuzz/fuzz_*, make VARIANT=fuzz fuzz-bins) also runs N seconds on its committed corpus
-# (group "fuzz"; a crash is a FAIL naming its file).
+# (group "fuzz", --jobs at a time: each harness is one process on one core; a crash is a FAIL
+# naming its file).
 # End-to-end scripts run --jobs at a time (default 1): each lives in namespaces, files and names of
 # its own. A script with the line "# run alone" (one that loads the machine) runs with no other.
 #   tests/run.sh [--variants "release asan"] [--only unit|e2e|fuzz] [--filter REGEX]
@@ -92,16 +93,21 @@ run_one() { # variant label command...: runs it alone, in the foreground
   finish_one $!
 }
 
-# Keeps at most $jobs running; a script marked "# run alone" waits for all and runs by itself.
-run_e2e() { # variant label script
-  if grep -qx '# run alone' "$3"; then
-    run_one "$1" "$2" bash "$3"
-    return
-  fi
+# Keeps at most $jobs running.
+run_among() { # variant label command...
   while [ ${#running_label[@]} -ge "$jobs" ]; do
     finish_one
   done
-  start_one "$1" "$2" bash "$3"
+  start_one "$@"
+}
+
+# A script marked "# run alone" waits for all and runs by itself.
+run_e2e() { # variant label script
+  if grep -qx '# run alone' "$3"; then
+    run_one "$1" "$2" bash "$3"
+  else
+    run_among "$1" "$2" bash "$3"
+  fi
 }
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
@@ -141,8 +147,9 @@ if [ "$fuzz_seconds" -gt 0 ] && { [ -z "$only" ] || [ "$only" = fuzz ]; }; then
     name=$(basename "$t" .c)
     name=${name#fuzz_}
     [[ "fuzz_$name" =~ $filter ]] || continue
-    run_one fuzz "fuzz/$name" fuzz/run.sh --ci --seconds "$fuzz_seconds" "$name"
+    run_among fuzz "fuzz/$name" fuzz/run.sh --ci --seconds "$fuzz_seconds" "$name"
   done
+  finish_all
 fi
 
 if [ ${#failed_names[@]} -gt 0 ]; then
