@@ -63,8 +63,8 @@ transfer_exact() {
 	head -c "${mib}M" /dev/urandom >"$src" || return 1
 	mesh_bg 2 "sink-$name" sh -c "socat -u TCP4-LISTEN:9001,reuseaddr - | sha256sum >$got.part && mv $got.part $got"
 	mesh_wait "$MESH_WAIT" mesh_listening 2 tcp 9001 || return 1
-	mesh_node_exec 1 timeout 300 socat -u "OPEN:$src" "TCP4:$(mesh_ip 2):9001,connect-timeout=30" || return 1
-	mesh_wait 30 test -s "$got" || return 1
+	mesh_node_exec 1 timeout 300 socat -u "OPEN:$src" "TCP4:$(mesh_ip 2):9001,connect-timeout=120" || return 1
+	mesh_wait 60 test -s "$got" || return 1
 	[ "$(sha256sum <"$src")" = "$(cat "$got")" ] || { mesh_log "$name: the received data differ"; return 1; }
 	rm -f "$src"
 }
