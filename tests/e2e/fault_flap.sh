@@ -52,17 +52,22 @@ echoed_what_was_sent() {
 	[ "$n" -gt 0 ] && head -n "$n" "$T_TMP/sent" | cmp - "$T_TMP/echoed"
 }
 
-# Twice a second, each node's view of each peer: node, peer, state, last error. A sample whose
-# `show` did not answer (the loaded machine's control socket timed out) has the state unanswered.
+# Twice a second, each node's view of each peer: node, peer, state, last error; the state is
+# absent when the node's `show` lists no such peer, unanswered when `show` itself failed (the
+# loaded machine's control socket timed out), which says nothing of the tunnel.
 watch_views() {
-	local k d state
+	local k d json
 	while :; do
 		for k in "${NODES[@]}"; do
-			for d in $(others "$k"); do
-				state=$(mesh_peer "$k" "$d" state)
-				printf '%s %s %s %s\n' "$k" "$d" "${state:-unanswered}" \
-					"$(mesh_peer "$k" "$d" last_error)"
-			done
+			if json=$(mesh_node_exec "$k" "$(mesh_tngwg)" show --json tngwg0 2>/dev/null); then
+				for d in $(others "$k"); do
+					jq -r --arg k "$k" --arg d "$d" --arg a "$(mesh_ip "$d")" \
+						'[$k, $d, ((.peers[] | select(.address == $a) | .state // "absent",
+						.last_error // "") // "absent")] | join(" ")' <<<"$json"
+				done
+			else
+				for d in $(others "$k"); do echo "$k $d unanswered "; done
+			fi
 		done >>"$T_TMP/views"
 		sleep 0.5
 	done
