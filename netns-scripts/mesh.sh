@@ -333,8 +333,23 @@ mesh_peer_error_has() { mesh_peer "$1" "$2" last_error | grep -qF -- "$3"; }
 # Node K has attested host D more than N times.
 mesh_attested_more_than() { [ "$(mesh_peer "$1" "$2" attestations)" -gt "$3" ]; }
 
-# The descriptors node K's daemon holds; at most N of them.
-mesh_daemon_fds() { ls "/proc/$(mesh_node_daemons "$1")/fd" | wc -l; }
+# The descriptors node K's daemon holds, less its connections to the AS and to its AA: how many of
+# those are open follows how many calls overlapped last and whether the server restarted since,
+# not a leak. mesh_daemon_fds_at_most: at most N of them.
+mesh_daemon_fds() {
+	local pid pooled fd n=0
+	pid=$(mesh_node_daemons "$1")
+	[ -n "$pid" ] || return 1
+	pooled=" $({
+		mesh_node_exec "$1" ss -Hxn 2>/dev/null | awk -v s="$(mesh_aa_socket "$1")" '$5 == s { print $8 }'
+		mesh_node_exec "$1" ss -Htne dst "$MESH_HUB_IP:$MESH_AS_PORT" 2>/dev/null | grep -o 'ino:[0-9]*' | cut -d: -f2
+	} | tr '\n' ' ')"
+	for fd in /proc/"$pid"/fd/*; do
+		fd=$(readlink "$fd") || continue
+		[[ "$fd" =~ ^socket:\[([0-9]+)\]$ && "$pooled" == *" ${BASH_REMATCH[1]} "* ]] || n=$((n + 1))
+	done
+	echo "$n"
+}
 mesh_daemon_fds_at_most() { [ "$(mesh_daemon_fds "$1")" -le "$2" ]; }
 
 # Host K streams the lines of file SENT to host D's echo service on TCP PORT over one connection,

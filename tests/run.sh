@@ -152,9 +152,12 @@ if [ "$fuzz_seconds" -gt 0 ] && { [ -z "$only" ] || [ "$only" = fuzz ]; }; then
   finish_all
 fi
 
-if [ ${#failed_names[@]} -gt 0 ]; then
-  echo "failed: ${failed_names[*]}"
-fi
+# The failed checks again (with the lines their tests printed just before) at the end, where a
+# CI log's tail shows them.
+for name in "${failed_names[@]}"; do
+  echo "failed: $name"
+  grep -v '^PASS ' "$(log_of $name)" | grep -B 4 '^FAIL ' | head -n 15 | cut -c 1-200 | sed 's/^/    /'
+done
 echo "logs: $logdir"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
