@@ -178,6 +178,14 @@ int routing_apply(const struct node_config *cfg, const char *state_dir, char *er
 			 strerror(-rc));
 		return -1;
 	}
+	/* Fail closed: when the overlay interface is gone (the daemon killed or crashed, its rule
+	 * left behind), steered packets meet this route instead of falling through to the main
+	 * table and leaving in plaintext. */
+	rc = nl_route_add_blackhole(o->table, AF_INET, UINT32_MAX);
+	if (rc && rc != -EEXIST) {
+		snprintf(err, errlen, "routing: blackhole default table %u: %s", o->table, strerror(-rc));
+		return -1;
+	}
 	if (delete_rules(o, err, errlen))
 		return -1;
 	struct nl_rule steer, arrived;

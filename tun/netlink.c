@@ -165,6 +165,7 @@ struct route_spec {
 	const void *dst; /* NULL for a default route */
 	uint8_t dst_len;
 	int oif; /* 0 = any */
+	uint32_t metric;
 	uint8_t type;
 	uint8_t protocol;
 };
@@ -184,6 +185,8 @@ static void route_put(struct nlmsghdr *nlh, const struct route_spec *r, uint8_t 
 		mnl_attr_put(nlh, RTA_DST, family_addr_len(r->family), r->dst);
 	if (r->oif)
 		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)r->oif);
+	if (r->metric)
+		mnl_attr_put_u32(nlh, RTA_PRIORITY, r->metric);
 }
 
 static int route_request(bool add, struct nl_conn *c, const struct route_spec *r)
@@ -191,9 +194,21 @@ static int route_request(bool add, struct nl_conn *c, const struct route_spec *r
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	uint16_t flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0);
 	struct nlmsghdr *nlh = msg_start(buf, add ? RTM_NEWROUTE : RTM_DELROUTE, flags);
-	/* Deleting with scope "nowhere" matches a route of any scope. */
-	route_put(nlh, r, add ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE);
+	/* Deleting with scope "nowhere" matches a route of any scope; a route through a device
+	 * reaches its link, one that goes nowhere (a blackhole) is global. */
+	route_put(nlh, r, !add ? RT_SCOPE_NOWHERE : r->oif ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
 	return conn_transact(c, nlh, NULL, NULL);
+}
+
+static int route_send(bool add, const struct route_spec *r)
+{
+	struct nl_conn c;
+	int err = conn_open(&c);
+	if (err)
+		return err;
+	err = route_request(add, &c, r);
+	mnl_socket_close(c.sock);
+	return err;
 }
 
 static int route_change(bool add, uint32_t table, int family, const void *dst, uint8_t prefixlen,
@@ -207,13 +222,16 @@ static int route_change(bool add, uint32_t table, int family, const void *dst, u
 		return oif;
 	struct route_spec r = { .table = table, .family = family, .dst = dst, .dst_len = prefixlen,
 				.oif = oif, .type = RTN_UNICAST, .protocol = RTPROT_BOOT };
-	struct nl_conn c;
-	int err = conn_open(&c);
-	if (err)
-		return err;
-	err = route_request(add, &c, &r);
-	mnl_socket_close(c.sock);
-	return err;
+	return route_send(add, &r);
+}
+
+int nl_route_add_blackhole(uint32_t table, int family, uint32_t metric)
+{
+	if (!family_addr_len(family) || !table)
+		return -EINVAL;
+	struct route_spec r = { .table = table, .family = family, .metric = metric, .type = RTN_BLACKHOLE,
+				.protocol = RTPROT_BOOT };
+	return route_send(true, &r);
 }
 
 int nl_route_add(uint32_t table, int family, const void *dst, uint8_t prefixlen, const char *ifname)

@@ -17,6 +17,9 @@ int nl_addr_del(const char *ifname, int family, const void *addr, uint8_t prefix
 /* A unicast route dst/prefixlen dev ifname in table (prefixlen 0 = default). */
 int nl_route_add(uint32_t table, int family, const void *dst, uint8_t prefixlen, const char *ifname);
 int nl_route_del(uint32_t table, int family, const void *dst, uint8_t prefixlen, const char *ifname);
+/* A default route in table that drops what it carries, at metric (a lower metric wins, so it
+ * serves when the table's other default routes are gone, e.g. with their device). */
+int nl_route_add_blackhole(uint32_t table, int family, uint32_t metric);
 int nl_route_flush_table(uint32_t table, int family);
 
 /* "[iif iifname] [fwmark mark/mask] lookup table" at priority (0 = kernel's choice, just before

@@ -6,7 +6,11 @@
 #   - the tunnel comes back without anyone touching node 1, under node 2's new key, and node 1's
 #     daemon is the one it was;
 #   - the same TCP connection carries on: every line comes back, in order, byte-exact;
-#   - nothing of the stream crossed the bridge in plaintext at any time (capture of every frame).
+#   - nothing of the stream crossed the bridge in plaintext at any time (capture of every frame);
+#   - while node 2's daemon is dead, what node 2 sends to the protected port is dropped: its
+#     steering rules outlive the daemon, its interface does not, and a marked packet with no
+#     overlay route must not fall through to the main table (the TCP stack's retransmissions of
+#     the echo did, now and then, before the overlay table had its blackhole route).
 . "$(dirname "$0")/../lib/common.sh"
 . "$ROOT_DIR/netns-scripts/mesh.sh"
 mesh_for_test
@@ -25,6 +29,15 @@ start_stream() {
 	seq -f "$marker-%05g" 1 "$lines" >"$T_TMP/sent" && mesh_stream_start 1 2 9001 "$T_TMP/sent" "$T_TMP/echoed"
 }
 
+# Datagrams from node 2 to node 1's protected port, which only a live daemon could carry.
+send_from_node2() {
+	local i
+	for i in 1 2 3; do
+		mesh_node_exec 2 socat -u - "UDP4:$(mesh_ip 1):9001" <<<"$1-$i" 2>/dev/null
+	done
+	return 0
+}
+
 echoed_lines() { [ -s "$T_TMP/echoed" ] && [ "$(wc -l <"$T_TMP/echoed")" -ge "$1" ]; }
 
 kill_and_restart() {
@@ -33,6 +46,7 @@ kill_and_restart() {
 	node1_pid=$(mesh_node_daemons 1)
 	check fault_kill.streaming mesh_wait 20 echoed_lines 40
 	check fault_kill.sigkill mesh_kill_node 2
+	send_from_node2 "$marker-while-dead"
 	sleep 4 # node 1 keeps sending into the tunnel meanwhile
 	check fault_kill.restart mesh_start_node 2 "$config"
 	check fault_kill.stream_finished mesh_wait 180 mesh_stream_done
@@ -49,6 +63,7 @@ if setup; then
 	kill_and_restart
 	mesh_capture_stop
 	check fault_kill.capture_saw_traffic test -s "$(mesh_capture_file)"
+	check fault_kill.dead_node_sent_nothing_in_plaintext mesh_capture_lacks "$marker-while-dead"
 	check fault_kill.never_plaintext mesh_capture_lacks "$marker"
 else
 	fail fault_kill.setup "mesh did not start"

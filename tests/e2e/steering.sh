@@ -110,7 +110,11 @@ else
 fi
 check one_table [ "$(tables)" = 1 ]
 check fwmark_rule [ "$(fwmark_rules)" = 1 ]
-check route_in_table [ "$(ip -n "$A" route show table 51820 | awk '{print $1, $2, $3}')" = "default dev tngwg0" ]
+# The overlay's table: the interface, and behind it (the highest metric) a blackhole that drops
+# steered packets when the interface is gone rather than let them fall through to main.
+overlay_routes() { ip -n "$A" route show table 51820 | awk '{ $1 = $1; print }'; }
+check route_in_table [ "$(overlay_routes | grep -v '^blackhole' | awk '{print $1, $2, $3}')" = "default dev tngwg0" ]
+check blackhole_behind_it [ "$(overlay_routes | grep '^blackhole')" = "blackhole default metric 4294967295" ]
 check src_valid_mark_set [ "$(sysctl_a src_valid_mark)" = 1 ]
 check rp_filter_loose [ "$(sysctl_a rp_filter)" = 2 ]
 

@@ -233,13 +233,23 @@ TEST(tun_name_chosen_by_kernel_and_gone_on_close)
 	CHECK(tun_open("a-name-longer-than-ifnamsiz", NULL) == -ENAMETOOLONG);
 }
 
-TEST(link_delete)
+/* The device's default route wins while the device lives; the blackhole outlives it. */
+TEST(link_delete_leaves_the_blackhole)
 {
+	CHECK(nl_route_add(TABLE, AF_INET, V4("0.0.0.0"), 0, IFACE) == 0);
+	CHECK(nl_route_add_blackhole(TABLE, AF_INET, UINT32_MAX) == 0);
+	CHECK(nl_route_add_blackhole(TABLE, AF_INET, UINT32_MAX) == -EEXIST);
+	CHECK(output_contains("ip -4 route show table 1000", "default dev " IFACE " scope link"));
+	CHECK(output_contains("ip -4 route show table 1000", "blackhole default metric 4294967295"));
 	CHECK(nl_addr_del(IFACE, AF_INET, V4("10.77.0.1"), 24) == 0);
 	CHECK(!output_contains("ip -4 route show table main", "10.77.0.0/24"));
 	CHECK(nl_link_delete(IFACE) == 0);
 	CHECK(nl_link_index(IFACE) == -ENODEV);
 	close(tun_fd);
+	CHECK(!output_contains("ip -4 route show table 1000", "dev"));
+	CHECK(output_contains("ip -4 route show table 1000", "blackhole default"));
+	CHECK(nl_route_flush_table(TABLE, AF_INET) == 0);
+	CHECK(!output_contains("ip -4 route show table 1000", "blackhole"));
 }
 
 int main(void)
@@ -259,6 +269,6 @@ int main(void)
 	RUN(fwmark_rules);
 	RUN(tun_carries_packets_both_ways);
 	RUN(tun_name_chosen_by_kernel_and_gone_on_close);
-	RUN(link_delete);
+	RUN(link_delete_leaves_the_blackhole);
 	TEST_END();
 }
